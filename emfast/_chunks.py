@@ -1,0 +1,23 @@
+"""Fixed-size row chunks: the unit of parallel work and of reduction order.
+
+A kernel processes one *block* of rows at a time; inside the block it runs a
+``prange`` over *chunks* of ``CHUNK_ROWS`` rows, each chunk writing its own
+statistics. The caller then adds the chunk statistics in chunk order. Because
+chunk boundaries depend only on the row index (never on the thread count), a fit
+gives bit-identical results on 1 or 2 threads.
+"""
+
+CHUNK_ROWS = 1024  # rows per chunk: one task of a prange, one set of partial sums
+CHUNKS_PER_BLOCK = 32  # chunks per kernel call; bounds the per-chunk buffers
+BLOCK_ROWS = CHUNK_ROWS * CHUNKS_PER_BLOCK
+
+
+def n_chunks(n_rows, chunk_rows=CHUNK_ROWS):
+    """Number of chunks that cover ``n_rows`` rows."""
+    return -(-n_rows // chunk_rows)
+
+
+def iter_blocks(n_rows, block_rows=BLOCK_ROWS):
+    """Yield ``(start, stop)`` of consecutive row blocks covering ``n_rows``."""
+    for start in range(0, n_rows, block_rows):
+        yield start, min(start + block_rows, n_rows)

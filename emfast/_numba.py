@@ -1,0 +1,76 @@
+"""The one place that decides how emfast's kernels are compiled and threaded.
+
+Every kernel is compiled lazily (on its first call, never at import), cached on
+disk (``cache=True``) and releases the GIL (``nogil=True``) so that Dask worker
+threads can run kernels side by side. ``error_model="numpy"`` lets a division by
+zero give inf/nan instead of raising, as in numpy, which also keeps the loops
+free of Python-exception checks.
+
+We do not use ``fastmath``: EM paths must follow scikit-learn's to rounding and
+``-inf`` log-probabilities (zero weights) are meaningful values.
+"""
+
+from contextlib import contextmanager
+
+import numba
+from numba import prange  # noqa: F401  (re-exported for the kernels)
+
+__all__ = ["jit", "prange", "num_threads", "get_num_threads"]
+
+_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+def jit(function=None, *, parallel=False):
+    """Compile ``function`` with emfast's numba options.
+
+    Use as ``@jit`` for serial helpers (inlined into their callers by LLVM) and
+    ``@jit(parallel=True)`` for kernels with a ``prange`` over row chunks.
+    """
+
+    def decorate(f):
+        return numba.njit(parallel=parallel, **_OPTIONS)(f)
+
+    return decorate if function is None else decorate(function)
+
+
+def get_num_threads():
+    """Number of threads numba's parallel kernels use right now."""
+    return numba.get_num_threads()
+
+
+@contextmanager
+def num_threads(n_threads):
+    """Run emfast's parallel kernels on ``n_threads`` threads inside a ``with``.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        Number of threads, at most ``numba.config.NUMBA_NUM_THREADS``. ``None``
+        leaves the current setting alone. Negative values count back from the
+        maximum as in joblib: ``-1`` means all threads.
+
+    Examples
+    --------
+    >>> import emfast
+    >>> with emfast.num_threads(1):
+    ...     pass  # every fit in here runs its kernels on one thread
+
+    Results do not depend on the thread count: rows are split into chunks of a
+    fixed size and per-chunk statistics are summed in chunk order.
+    """
+    if n_threads is None:
+        yield numba.get_num_threads()
+        return
+    n_max = numba.config.NUMBA_NUM_THREADS
+    if n_threads < 0:
+        n_threads = max(1, n_max + 1 + n_threads)
+    if not 1 <= n_threads <= n_max:
+        raise ValueError(
+            f"n_threads must be in [1, {n_max}] (or negative), got {n_threads}"
+        )
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        yield n_threads
+    finally:
+        numba.set_num_threads(previous)

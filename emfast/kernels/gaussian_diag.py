@@ -1,0 +1,86 @@
+"""Kernels for Gaussian components with diagonal (or spherical) covariances.
+
+A spherical component is a diagonal one whose precisions are equal across
+features, so both covariance types share these kernels: ``prec_t[l, k]`` is the
+precision (1 / variance) of feature l in component k.
+
+Statistics, centred on ``means_t``: ``s1[l, k] = sum r (x_l - mu_lk)`` and
+``s2[l, k] = sum r (x_l - mu_lk)^2``, in float64.
+"""
+
+import numpy as np
+
+from emfast._numba import jit, prange
+from emfast.kernels.logsumexp import argmax, logsumexp, responsibilities
+
+
+@jit
+def log_prob_row(x, const, means_t, prec_t, diff, log_prob):
+    """Per-component weighted log-density of one row; fills ``diff`` too."""
+    n_features, n_components = means_t.shape
+    for k in range(n_components):
+        log_prob[k] = 0.0
+    for l in range(n_features):
+        x_l = x[l]
+        for k in range(n_components):
+            d = x_l - means_t[l, k]
+            diff[l, k] = d
+            log_prob[k] += d * d * prec_t[l, k]
+    for k in range(n_components):
+        log_prob[k] = const[k] - 0.5 * log_prob[k]
+
+
+@jit(parallel=True)
+def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
+    """E-step fused with the statistics ``nk``, ``s1`` and diagonal ``s2``."""
+    n_samples, n_features = X.shape
+    n_components = const.shape[0]
+    weighted = sample_weight.shape[0] > 0
+    for c in prange(ll.shape[0]):
+        diff = np.empty((n_features, n_components), dtype=X.dtype)
+        log_prob = np.empty(n_components, dtype=X.dtype)
+        resp = np.empty(n_components)
+        nk_c = nk[c]
+        s1_c = s1[c]
+        s2_c = s2[c]
+        nk_c[:] = 0.0
+        s1_c[:] = 0.0
+        s2_c[:] = 0.0
+        ll_c = 0.0
+        for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
+            weight = sample_weight[i] if weighted else 1.0
+            if weight == 0.0:
+                continue
+            log_prob_row(X[i], const, means_t, prec_t, diff, log_prob)
+            log_norm = logsumexp(log_prob)
+            ll_c += weight * log_norm
+            if log_norm == -np.inf:
+                continue
+            responsibilities(log_prob, log_norm, weight, resp)
+            for k in range(n_components):
+                nk_c[k] += resp[k]
+            for l in range(n_features):
+                for k in range(n_components):
+                    r_diff = resp[k] * diff[l, k]
+                    s1_c[l, k] += r_diff
+                    s2_c[l, k] += r_diff * diff[l, k]
+        ll[c] = ll_c
+
+
+@jit(parallel=True)
+def score(X, const, means_t, prec_t, chunk_rows, log_norm, labels, resp):
+    """Per-row ``log p(x)``, most probable component and optional posteriors."""
+    n_samples, n_features = X.shape
+    n_components = const.shape[0]
+    want_resp = resp.shape[0] > 0
+    for c in prange((n_samples + chunk_rows - 1) // chunk_rows):
+        diff = np.empty((n_features, n_components), dtype=X.dtype)
+        log_prob = np.empty(n_components, dtype=X.dtype)
+        for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
+            log_prob_row(X[i], const, means_t, prec_t, diff, log_prob)
+            norm = logsumexp(log_prob)
+            log_norm[i] = norm
+            labels[i] = argmax(log_prob)
+            if want_resp:
+                for k in range(n_components):
+                    resp[i, k] = np.exp(log_prob[k] - norm)

@@ -1,0 +1,233 @@
+"""One pass over the rows: the Gaussian E-step fused with the M-step statistics.
+
+:func:`gaussian_pass` runs the kernel of the covariance type over every block of
+rows and sums the per-chunk statistics in chunk order; :func:`gaussian_score`
+gives per-row log-likelihoods, labels and (on request) posteriors;
+:func:`resp_pass` gives the statistics of responsibilities handed over by the
+initialisation. The M-step (:mod:`emfast.mixture._gaussian_update`) only ever
+sees the small summed :class:`GaussianStats`.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from emfast._chunks import CHUNK_ROWS, n_chunks
+from emfast.kernels import gaussian_diag, gaussian_full, gaussian_tied, moments
+from emfast.mixture._data import symmetrise_upper
+
+
+@dataclass
+class GaussianStats:
+    """Sufficient statistics of one pass, centred on ``centers``.
+
+    Attributes
+    ----------
+    centers : ndarray (n_components, n_features)
+        The means the moments are taken about (the means before the M-step).
+    log_norm : float
+        ``sum w log p(x)`` under the parameters of the pass (nan if not computed).
+    weight_sum : float
+        ``sum w`` (the number of rows without sample weights).
+    nk : ndarray (n_components,)
+        ``sum r``.
+    s1 : ndarray (n_components, n_features)
+        ``sum r (x - center)``.
+    s2 : ndarray or None
+        ``sum r (x - center)(x - center)^T`` per component (full, and tied during
+        initialisation), its diagonal (diag, spherical), or None (tied passes).
+    scatter, shift : ndarray or None
+        Tied passes: ``sum w (x - shift)(x - shift)^T`` and ``shift``.
+    deficit : ndarray or None
+        Tied initialisation: ``sum (w - sum_k r) x x^T``.
+    """
+
+    centers: np.ndarray
+    log_norm: float
+    weight_sum: float
+    nk: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray | None = None
+    scatter: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    deficit: np.ndarray | None = None
+
+
+def _log_det_cholesky(precisions_chol, covariance_type, n_features):
+    """log det of the precision Cholesky factors (= -1/2 log det covariance)."""
+    if covariance_type == "full":
+        return np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)).sum(axis=1)
+    if covariance_type == "tied":
+        return np.log(np.diagonal(precisions_chol)).sum()
+    if covariance_type == "diag":
+        return np.log(precisions_chol).sum(axis=1)
+    return n_features * np.log(precisions_chol)
+
+
+def kernel_params(weights, means, precisions_chol, covariance_type, dtype, shift):
+    """Parameters in the kernels' layout (component axis last) and dtype.
+
+    ``shift`` (tied only) is the point the tied kernel centres rows on.
+    """
+    n_components, n_features = means.shape
+    means = np.asarray(means, dtype=np.float64)
+    precisions_chol = np.asarray(precisions_chol, dtype=np.float64)
+    with np.errstate(divide="ignore"):  # a zero weight is a -inf log-weight
+        const = (
+            np.log(np.asarray(weights, dtype=np.float64))
+            + _log_det_cholesky(precisions_chol, covariance_type, n_features)
+            - 0.5 * n_features * math.log(2 * math.pi)
+        )
+    as_kernel = lambda a: np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
+    means_t = as_kernel(means.T)
+    if covariance_type == "full":
+        return as_kernel(const), means_t, as_kernel(precisions_chol.transpose(1, 2, 0))
+    if covariance_type == "tied":
+        means_prec_t = ((means - shift) @ precisions_chol).T
+        return (
+            as_kernel(shift), as_kernel(const), means_t,
+            as_kernel(precisions_chol), as_kernel(means_prec_t),
+        )
+    precisions = precisions_chol**2
+    if covariance_type == "spherical":
+        precisions = np.broadcast_to(precisions[:, None], (n_components, n_features))
+    return as_kernel(const), means_t, as_kernel(precisions.T)
+
+
+def _sum_chunks(data, run_kernel, shapes):
+    """Run ``run_kernel(X_block, w_block, *buffers)`` on every block, sum buffers.
+
+    ``shapes`` are the per-chunk shapes of the kernel's outputs; chunk results
+    are added in chunk order, so the sums do not depend on the thread count.
+    """
+    totals = [np.zeros(shape) for shape in shapes]
+    buffers = None
+    for X_block, w_block in data.blocks():
+        count = n_chunks(X_block.shape[0])
+        if buffers is None:
+            buffers = [np.empty((count, *shape)) for shape in shapes]
+        views = [buffer[:count] for buffer in buffers]
+        run_kernel(X_block, w_block, *views)
+        for total, view in zip(totals, views):
+            total += view.sum(axis=0)
+    return totals
+
+
+def gaussian_pass(data, params, covariance_type):
+    """E-step + statistics over ``data`` under ``params`` (weights, means, prec_chol).
+
+    Returns
+    -------
+    GaussianStats
+    """
+    weights, means, precisions_chol = params
+    n_components, n_features = means.shape
+    K, D = n_components, n_features
+    shift = data.centred_scatter()[0] if covariance_type == "tied" else None
+    args = kernel_params(weights, means, precisions_chol, covariance_type,
+                         data.dtype, shift)
+    if covariance_type == "full":
+        shapes = [(), (K,), (D, K), (D, D, K)]
+        kernel = gaussian_full.stats
+    elif covariance_type == "tied":
+        shapes = [(), (K,), (D, K)]
+        kernel = gaussian_tied.stats
+    else:
+        shapes = [(), (K,), (D, K), (D, K)]
+        kernel = gaussian_diag.stats
+
+    def run(X_block, w_block, *out):
+        kernel(X_block, w_block, *args, CHUNK_ROWS, *out)
+
+    log_norm, nk, s1, *rest = _sum_chunks(data, run, shapes)
+    stats = GaussianStats(
+        centers=np.asarray(means, dtype=np.float64),
+        log_norm=float(log_norm),
+        weight_sum=data.weight_sum,
+        nk=nk,
+        s1=s1.T.copy(),
+    )
+    if covariance_type == "full":
+        stats.s2 = symmetrise_upper(rest[0].transpose(2, 0, 1))
+    elif covariance_type == "tied":
+        stats.shift, stats.scatter = data.centred_scatter()
+    else:
+        stats.s2 = rest[0].T.copy()
+    return stats
+
+
+def gaussian_score(X, params, covariance_type, shift=None, want_resp=False):
+    """Per-row ``log p(x)``, the most probable component and optional posteriors.
+
+    Returns
+    -------
+    log_norm : ndarray (n_samples,) of X.dtype
+    labels : ndarray (n_samples,) of intp
+    resp : ndarray (n_samples, n_components) of X.dtype, or None
+    """
+    weights, means, precisions_chol = params
+    n_samples = X.shape[0]
+    n_components = means.shape[0]
+    if covariance_type == "tied" and shift is None:
+        shift = np.asarray(means, dtype=np.float64).mean(axis=0)
+    args = kernel_params(weights, means, precisions_chol, covariance_type,
+                         X.dtype, shift)
+    kernel = {
+        "full": gaussian_full.score,
+        "tied": gaussian_tied.score,
+        "diag": gaussian_diag.score,
+        "spherical": gaussian_diag.score,
+    }[covariance_type]
+    if covariance_type == "tied":
+        shift_k, const, _, prec_chol, means_prec_t = args
+        args = (shift_k, const, prec_chol, means_prec_t)
+    log_norm = np.empty(n_samples, dtype=X.dtype)
+    labels = np.empty(n_samples, dtype=np.intp)
+    resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
+    kernel(X, *args, CHUNK_ROWS, log_norm, labels, resp)
+    return log_norm, labels, (resp if want_resp else None)
+
+
+def resp_pass(data, resp_blocks, centers, covariance_type):
+    """Statistics of given responsibilities, centred on ``centers`` (K, D).
+
+    ``resp_blocks`` yields one ``(rows, n_components)`` array per block of
+    ``data.blocks()``. Full and tied get per-component full scatter (tied also
+    the deficit of rows whose responsibilities do not sum to their weight, which
+    scikit-learn's initial tied covariance counts); diag and spherical get the
+    diagonal. ``centers=None`` computes only ``nk`` and ``s1`` about the origin.
+    """
+    n_components = centers.shape[0]
+    D, K = data.n_features, n_components
+    mode = {
+        "full": moments.FULL,
+        "tied": moments.FULL_AND_DEFICIT,
+        "diag": moments.DIAG,
+        "spherical": moments.DIAG,
+    }[covariance_type]
+    shapes = [(K,), (D, K), (D, K) if mode == moments.DIAG else (0, 0),
+              (D, D, K) if mode >= moments.FULL else (0, 0, 0),
+              (D, D) if mode == moments.FULL_AND_DEFICIT else (0, 0)]
+    centers_t = np.ascontiguousarray(np.asarray(centers, dtype=np.float64).T)
+    resp_iter = iter(resp_blocks)
+
+    def run(X_block, w_block, *out):
+        resp = next(resp_iter)
+        moments.resp_stats(X_block, resp, w_block, centers_t, mode, CHUNK_ROWS, *out)
+
+    nk, s1, s2_diag, s2_full, deficit = _sum_chunks(data, run, shapes)
+    stats = GaussianStats(
+        centers=np.asarray(centers, dtype=np.float64),
+        log_norm=math.nan,
+        weight_sum=data.weight_sum,
+        nk=nk,
+        s1=s1.T.copy(),
+    )
+    if mode == moments.DIAG:
+        stats.s2 = s2_diag.T.copy()
+    else:
+        stats.s2 = symmetrise_upper(s2_full.transpose(2, 0, 1))
+    if mode == moments.FULL_AND_DEFICIT:
+        stats.deficit = symmetrise_upper(deficit)
+    return stats

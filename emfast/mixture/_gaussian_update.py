@@ -1,0 +1,98 @@
+"""The Gaussian M-step on summed statistics: weights, means, covariances.
+
+Statistics arrive centred on the means the pass ran with (``centers``). With
+``R = sum r``, ``s1 = sum r (x - c)`` and ``s2 = sum r (x - c)(x - c)^T``, the
+new mean and scatter follow exactly (no ``sum r x x^T - n m m^T`` cancellation):
+
+    m = (s1 + R c) / nk,        d = m - c,
+    sum r (x - m)(x - m)^T = s2 - d s1^T - s1 d^T + R d d^T,
+
+where ``nk = R + 10 eps`` as in scikit-learn (eps of the data dtype), so that a
+component with no responsibility gets mean 0 and covariance ``reg_covar``, as it
+does there. Everything here is float64 and of size K x D x D at most.
+"""
+
+import numpy as np
+
+from emfast import _sklearn
+
+
+def estimate_gaussian_parameters(stats, reg_covar, covariance_type, dtype):
+    """M-step: ``(nk, means, covariances)`` from :class:`GaussianStats`.
+
+    ``nk`` (including the ``10 eps`` of scikit-learn) is returned unnormalised:
+    the EM step divides it by its sum, the initialisation by the weight total.
+    """
+    resp_sum = stats.nk
+    nk = resp_sum + 10 * np.finfo(dtype).eps
+    means = (stats.s1 + resp_sum[:, None] * stats.centers) / nk[:, None]
+    delta = means - stats.centers
+    n_features = means.shape[1]
+
+    if covariance_type in ("diag", "spherical"):
+        scatter = stats.s2 - 2 * delta * stats.s1 + resp_sum[:, None] * delta**2
+        covariances = scatter / nk[:, None] + reg_covar
+        if covariance_type == "spherical":
+            covariances = covariances.mean(axis=1)
+        return nk, means, covariances
+
+    if stats.s2 is not None:  # per-component full scatter
+        cross = delta[:, :, None] * stats.s1[:, None, :]
+        scatter = (
+            stats.s2
+            - cross
+            - cross.transpose(0, 2, 1)
+            + resp_sum[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        )
+    if covariance_type == "full":
+        covariances = scatter / nk[:, None, None]
+        covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
+        return nk, means, covariances
+
+    # tied: the pooled within-component scatter
+    if stats.s2 is not None:  # initialisation: per-component scatter + deficit
+        pooled = scatter.sum(axis=0) + stats.deficit
+    else:  # EM pass: total scatter about `shift` minus the between-component part
+        first = stats.s1 + resp_sum[:, None] * (stats.centers - stats.shift)
+        offset = means - stats.shift
+        cross = first.T @ offset
+        pooled = stats.scatter - cross - cross.T + (offset.T * resp_sum) @ offset
+    covariance = pooled / nk.sum()
+    covariance.flat[:: n_features + 1] += reg_covar
+    return nk, means, covariance
+
+
+def precisions_cholesky(covariances, covariance_type, dtype):
+    """Cholesky factors of the precisions, computed in float64.
+
+    Raises scikit-learn's ``ValueError`` for an ill-defined covariance (with its
+    float32 hint when the data are float32).
+    """
+    try:
+        return _sklearn._compute_precision_cholesky(
+            np.asarray(covariances, dtype=np.float64), covariance_type, xp=np
+        )
+    except ValueError as error:
+        if dtype == np.float32:
+            raise ValueError(
+                f"{error} The numerical accuracy can also be improved by passing "
+                "float64 data instead of float32."
+            ) from None
+        raise
+
+
+def precisions_from_cholesky(precisions_chol, covariance_type):
+    """``precisions_`` from ``precisions_cholesky_`` (as scikit-learn sets it)."""
+    if covariance_type == "full":
+        return precisions_chol @ precisions_chol.transpose(0, 2, 1)
+    if covariance_type == "tied":
+        return precisions_chol @ precisions_chol.T
+    return precisions_chol**2
+
+
+def covariances_from_precisions(precisions, covariance_type):
+    """Covariances from user-given precisions (the inverse, in float64)."""
+    precisions = np.asarray(precisions, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        return np.linalg.inv(precisions)
+    return 1.0 / precisions

@@ -1,0 +1,47 @@
+"""Build script for emfast (metadata lives here; pyproject.toml only names the backend)."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "emfast" / "__init__.py").read_text(), re.M
+).group(1)
+
+setup(
+    name="emfast",
+    version=VERSION,
+    description=(
+        "Fast EM and variational inference for latent-variable models: a drop-in "
+        "scikit-learn GaussianMixture on parallel numba kernels"
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    packages=find_packages(include=["emfast", "emfast.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.24",
+        "numba>=0.59",
+        "scipy>=1.10",
+        # emfast mirrors the 1.9 GaussianMixture surface and reuses its parameter
+        # validation and init-parameter checks (see emfast/_sklearn.py).
+        "scikit-learn>=1.9,<1.11",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-benchmark>=4"],
+        "bench": ["asv>=0.6", "pytest-benchmark>=4", "psutil"],
+        "dask": ["dask[distributed]>=2024.1"],
+        "plot": ["matplotlib>=3.7"],
+        "progress": ["tqdm"],
+        "dev": ["ruff", "pytest>=7", "pytest-benchmark>=4", "asv>=0.6"],
+    },
+    entry_points={"console_scripts": ["emfast=emfast.__main__:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "License :: OSI Approved :: BSD License",
+    ],
+)
