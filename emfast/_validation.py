@@ -50,7 +50,10 @@ def check_gaussian_init(estimator, n_features):
     """
     n_components = estimator.n_components
     weights, means, precisions = (
-        estimator.weights_init, estimator.means_init, estimator.precisions_init)
+        estimator.weights_init,
+        estimator.means_init,
+        estimator.precisions_init,
+    )
     if weights is not None:
         weights = _sklearn._check_weights(weights, n_components, xp=np)
     if means is not None:

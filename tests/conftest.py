@@ -20,9 +20,7 @@ def global_dtype(request):
 def pytest_generate_tests(metafunc):
     if "global_random_seed" in metafunc.fixturenames:
         seeds = os.environ.get("EMFAST_TEST_SEEDS", "0,42")
-        metafunc.parametrize(
-            "global_random_seed", [int(s) for s in seeds.split(",")]
-        )
+        metafunc.parametrize("global_random_seed", [int(s) for s in seeds.split(",")])
 
 
 @pytest.fixture

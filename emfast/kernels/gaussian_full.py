@@ -9,8 +9,9 @@ Parameters arrive in kernel layout (component axis last):
   term is ``|(x - mu_k) U_k|^2``.
 
 Statistics are centred on the means the pass was run with (``means_t``):
-``s1[l, k] = sum r (x_l - mu_lk)`` and ``s2[l, j, k] = sum r (x_l - mu_lk)(x_j - mu_jk)``
-(upper triangle, ``l <= j``), accumulated in float64 whatever the dtype of ``X``.
+``s1[l, k] = sum r (x_l - mu_lk)`` and
+``s2[l, j, k] = sum r (x_l - mu_lk)(x_j - mu_jk)`` (upper triangle, ``l <= j``),
+accumulated in float64 whatever the dtype of ``X``.
 """
 
 import numpy as np

@@ -42,8 +42,17 @@ def log_prob_row(x, shift, const, prec_chol, means_prec_t, x_prec, log_prob):
 
 @jit(parallel=True)
 def stats(
-    X, sample_weight, shift, const, means_t, prec_chol, means_prec_t, chunk_rows,
-    ll, nk, s1,
+    X,
+    sample_weight,
+    shift,
+    const,
+    means_t,
+    prec_chol,
+    means_prec_t,
+    chunk_rows,
+    ll,
+    nk,
+    s1,
 ):
     """E-step fused with the statistics ``nk`` and ``s1`` (centred on ``means_t``)."""
     n_samples, n_features = X.shape
@@ -79,9 +88,7 @@ def stats(
 
 
 @jit(parallel=True)
-def score(
-    X, shift, const, prec_chol, means_prec_t, chunk_rows, log_norm, labels, resp
-):
+def score(X, shift, const, prec_chol, means_prec_t, chunk_rows, log_norm, labels, resp):
     """Per-row ``log p(x)``, most probable component and optional posteriors."""
     n_samples, n_features = X.shape
     n_components = const.shape[0]

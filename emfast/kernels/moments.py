@@ -44,7 +44,16 @@ def scatter(X, sample_weight, shift, chunk_rows, weight_sum, out):
 
 @jit(parallel=True)
 def resp_stats(
-    X, resp, sample_weight, centers_t, mode, chunk_rows, nk, s1, s2_diag, s2_full,
+    X,
+    resp,
+    sample_weight,
+    centers_t,
+    mode,
+    chunk_rows,
+    nk,
+    s1,
+    s2_diag,
+    s2_full,
     deficit,
 ):
     """Statistics of the responsibilities ``resp`` (rows aligned with ``X``).

@@ -1,14 +1,14 @@
 """Training rows as the EM driver sees them: blocks of rows with their weights.
 
-The driver never touches ``X`` directly; it asks for blocks. Today the rows are
-one in-memory (or memory-mapped) C-contiguous array; other sources (iterators,
-Dask) only need to provide the same three things: ``n_features``, ``dtype`` and
-``blocks()``.
+The driver never touches ``X`` directly: kernels run block by block through
+:meth:`RowData.sum_chunks`. Today the rows are one in-memory (or memory-mapped)
+C-contiguous array; other sources only need ``n_samples``, ``n_features``,
+``dtype``, ``weight_sum`` and ``blocks()``.
 """
 
 import numpy as np
 
-from emfast._chunks import CHUNK_ROWS, iter_blocks, n_chunks
+from emfast import _chunks
 from emfast.kernels import moments
 
 _NO_WEIGHTS = np.empty(0)
@@ -37,13 +37,34 @@ class RowData:
 
     @property
     def weight_sum(self):
-        return float(self.sample_weight.sum()) if self.weighted else float(self.n_samples)
+        if self.weighted:
+            return float(self.sample_weight.sum())
+        return float(self.n_samples)
 
     def blocks(self):
-        """Yield ``(X_block, weight_block)``; ``weight_block`` is empty if unweighted."""
-        for start, stop in iter_blocks(self.n_samples):
+        """Yield ``(X_block, weight_block)`` (``weight_block`` empty if unweighted)."""
+        for start, stop in _chunks.iter_blocks(self.n_samples):
             weights = self.sample_weight[start:stop] if self.weighted else _NO_WEIGHTS
             yield self.X[start:stop], weights
+
+    def sum_chunks(self, run_kernel, shapes):
+        """Run ``run_kernel(X_block, w_block, *buffers)`` on every block; sum buffers.
+
+        ``shapes`` are the per-chunk shapes of the kernel's float64 outputs. Chunk
+        results are added in chunk order, so the sums do not depend on the
+        number of threads.
+        """
+        totals = [np.zeros(shape) for shape in shapes]
+        buffers = None
+        for X_block, w_block in self.blocks():
+            count = _chunks.n_chunks(X_block.shape[0])
+            if buffers is None:  # the first block is the largest
+                buffers = [np.empty((count, *shape)) for shape in shapes]
+            views = [buffer[:count] for buffer in buffers]
+            run_kernel(X_block, w_block, *views)
+            for total, view in zip(totals, views):
+                total += view.sum(axis=0)
+        return totals
 
     def mean(self):
         """Weighted mean of the rows (float64), computed once."""
@@ -64,21 +85,18 @@ class RowData:
         """
         if self._scatter is None:
             mean = self.mean()
-            scatter = np.zeros((self.n_features, self.n_features))
-            buffers = None
-            for X_block, w_block in self.blocks():
-                count = n_chunks(X_block.shape[0])
-                if buffers is None:
-                    shape = (count, self.n_features, self.n_features)
-                    buffers = (np.empty(count), np.empty(shape))
-                weight_sums, out = (buffer[:count] for buffer in buffers)
-                moments.scatter(X_block, w_block, mean, CHUNK_ROWS, weight_sums, out)
-                scatter += out.sum(axis=0)
+            n_features = self.n_features
+
+            def run(X_block, w_block, weight_sums, out):
+                moments.scatter(
+                    X_block, w_block, mean, _chunks.CHUNK_ROWS, weight_sums, out
+                )
+
+            _, scatter = self.sum_chunks(run, [(), (n_features, n_features)])
             self._scatter = symmetrise_upper(scatter)
         return self.mean(), self._scatter
 
 
 def symmetrise_upper(matrices):
     """Copy the upper triangle of the last two axes onto the lower one."""
-    upper = np.triu(matrices)
-    return upper + np.swapaxes(np.triu(matrices, 1), -1, -2)
+    return np.triu(matrices) + np.swapaxes(np.triu(matrices, 1), -1, -2)

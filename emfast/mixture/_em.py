@@ -129,7 +129,11 @@ def run_em(
                 converged = True
                 break
         reporter.init_end(lower_bound, converged)
-        if best is None or lower_bound > best.lower_bound or best.lower_bound == -np.inf:
+        if (
+            best is None
+            or lower_bound > best.lower_bound
+            or best.lower_bound == -np.inf
+        ):
             best = EMResult(state, n_iter, lower_bound, lower_bounds, converged)
 
     if not best.converged and max_iter > 0:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emfast._chunks import CHUNK_ROWS, n_chunks
+from emfast import _chunks
 from emfast.kernels import gaussian_diag, gaussian_full, gaussian_tied, moments
 from emfast.mixture._data import symmetrise_upper
 
@@ -86,32 +86,16 @@ def kernel_params(weights, means, precisions_chol, covariance_type, dtype, shift
     if covariance_type == "tied":
         means_prec_t = ((means - shift) @ precisions_chol).T
         return (
-            as_kernel(shift), as_kernel(const), means_t,
-            as_kernel(precisions_chol), as_kernel(means_prec_t),
+            as_kernel(shift),
+            as_kernel(const),
+            means_t,
+            as_kernel(precisions_chol),
+            as_kernel(means_prec_t),
         )
     precisions = precisions_chol**2
     if covariance_type == "spherical":
         precisions = np.broadcast_to(precisions[:, None], (n_components, n_features))
     return as_kernel(const), means_t, as_kernel(precisions.T)
-
-
-def _sum_chunks(data, run_kernel, shapes):
-    """Run ``run_kernel(X_block, w_block, *buffers)`` on every block, sum buffers.
-
-    ``shapes`` are the per-chunk shapes of the kernel's outputs; chunk results
-    are added in chunk order, so the sums do not depend on the thread count.
-    """
-    totals = [np.zeros(shape) for shape in shapes]
-    buffers = None
-    for X_block, w_block in data.blocks():
-        count = n_chunks(X_block.shape[0])
-        if buffers is None:
-            buffers = [np.empty((count, *shape)) for shape in shapes]
-        views = [buffer[:count] for buffer in buffers]
-        run_kernel(X_block, w_block, *views)
-        for total, view in zip(totals, views):
-            total += view.sum(axis=0)
-    return totals
 
 
 def gaussian_pass(data, params, covariance_type):
@@ -125,8 +109,9 @@ def gaussian_pass(data, params, covariance_type):
     n_components, n_features = means.shape
     K, D = n_components, n_features
     shift = data.centred_scatter()[0] if covariance_type == "tied" else None
-    args = kernel_params(weights, means, precisions_chol, covariance_type,
-                         data.dtype, shift)
+    args = kernel_params(
+        weights, means, precisions_chol, covariance_type, data.dtype, shift
+    )
     if covariance_type == "full":
         shapes = [(), (K,), (D, K), (D, D, K)]
         kernel = gaussian_full.stats
@@ -138,9 +123,9 @@ def gaussian_pass(data, params, covariance_type):
         kernel = gaussian_diag.stats
 
     def run(X_block, w_block, *out):
-        kernel(X_block, w_block, *args, CHUNK_ROWS, *out)
+        kernel(X_block, w_block, *args, _chunks.CHUNK_ROWS, *out)
 
-    log_norm, nk, s1, *rest = _sum_chunks(data, run, shapes)
+    log_norm, nk, s1, *rest = data.sum_chunks(run, shapes)
     stats = GaussianStats(
         centers=np.asarray(means, dtype=np.float64),
         log_norm=float(log_norm),
@@ -171,8 +156,9 @@ def gaussian_score(X, params, covariance_type, shift=None, want_resp=False):
     n_components = means.shape[0]
     if covariance_type == "tied" and shift is None:
         shift = np.asarray(means, dtype=np.float64).mean(axis=0)
-    args = kernel_params(weights, means, precisions_chol, covariance_type,
-                         X.dtype, shift)
+    args = kernel_params(
+        weights, means, precisions_chol, covariance_type, X.dtype, shift
+    )
     kernel = {
         "full": gaussian_full.score,
         "tied": gaussian_tied.score,
@@ -185,7 +171,7 @@ def gaussian_score(X, params, covariance_type, shift=None, want_resp=False):
     log_norm = np.empty(n_samples, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
-    kernel(X, *args, CHUNK_ROWS, log_norm, labels, resp)
+    kernel(X, *args, _chunks.CHUNK_ROWS, log_norm, labels, resp)
     return log_norm, labels, (resp if want_resp else None)
 
 
@@ -206,17 +192,23 @@ def resp_pass(data, resp_blocks, centers, covariance_type):
         "diag": moments.DIAG,
         "spherical": moments.DIAG,
     }[covariance_type]
-    shapes = [(K,), (D, K), (D, K) if mode == moments.DIAG else (0, 0),
-              (D, D, K) if mode >= moments.FULL else (0, 0, 0),
-              (D, D) if mode == moments.FULL_AND_DEFICIT else (0, 0)]
+    shapes = [
+        (K,),
+        (D, K),
+        (D, K) if mode == moments.DIAG else (0, 0),
+        (D, D, K) if mode >= moments.FULL else (0, 0, 0),
+        (D, D) if mode == moments.FULL_AND_DEFICIT else (0, 0),
+    ]
     centers_t = np.ascontiguousarray(np.asarray(centers, dtype=np.float64).T)
     resp_iter = iter(resp_blocks)
 
     def run(X_block, w_block, *out):
         resp = next(resp_iter)
-        moments.resp_stats(X_block, resp, w_block, centers_t, mode, CHUNK_ROWS, *out)
+        moments.resp_stats(
+            X_block, resp, w_block, centers_t, mode, _chunks.CHUNK_ROWS, *out
+        )
 
-    nk, s1, s2_diag, s2_full, deficit = _sum_chunks(data, run, shapes)
+    nk, s1, s2_diag, s2_full, deficit = data.sum_chunks(run, shapes)
     stats = GaussianStats(
         centers=np.asarray(centers, dtype=np.float64),
         log_norm=math.nan,

@@ -12,7 +12,7 @@ initialisation never holds more than a block.
 
 import numpy as np
 
-from emfast._chunks import iter_blocks
+from emfast import _chunks
 
 
 class AssignedResp:
@@ -29,7 +29,7 @@ class AssignedResp:
         self.dtype = dtype
 
     def blocks(self):
-        for start, stop in iter_blocks(self.n_samples):
+        for start, stop in _chunks.iter_blocks(self.n_samples):
             lo, hi = np.searchsorted(self.rows, [start, stop])
             resp = np.zeros((stop - start, self.n_components), dtype=self.dtype)
             resp[self.rows[lo:hi] - start, self.cols[lo:hi]] = 1
@@ -46,7 +46,7 @@ class DenseResp:
         self.n_components = resp.shape[1]
 
     def blocks(self):
-        for start, stop in iter_blocks(self.resp.shape[0]):
+        for start, stop in _chunks.iter_blocks(self.resp.shape[0]):
             yield self.resp[start:stop]
 
 
@@ -67,7 +67,7 @@ class RandomResp:
         self.dtype = dtype
 
     def blocks(self):
-        for start, stop in iter_blocks(self.n_samples):
+        for start, stop in _chunks.iter_blocks(self.n_samples):
             resp = self.random_state.uniform(size=(stop - start, self.n_components))
             resp = resp.astype(self.dtype, copy=False)
             resp /= resp.sum(axis=1)[:, np.newaxis]
@@ -97,8 +97,9 @@ def initial_resp(X, n_components, init_params, random_state):
             .fit(X)
             .labels_
         )
-        return AssignedResp(np.arange(n_samples), labels, n_samples, n_components,
-                            X.dtype)
+        return AssignedResp(
+            np.arange(n_samples), labels, n_samples, n_components, X.dtype
+        )
     if init_params == "random":
         return RandomResp(random_state, n_samples, n_components, X.dtype)
     if init_params == "random_from_data":
@@ -109,5 +110,4 @@ def initial_resp(X, n_components, init_params, random_state):
         _, rows = kmeans_plusplus(X, n_components, random_state=random_state)
     else:  # parameter validation rejects anything else first
         raise ValueError(f"Unknown init_params {init_params!r}")
-    return AssignedResp(rows, np.arange(n_components), n_samples, n_components,
-                        X.dtype)
+    return AssignedResp(rows, np.arange(n_components), n_samples, n_components, X.dtype)

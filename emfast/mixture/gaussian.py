@@ -262,7 +262,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _em_step(self, data, params):
         """One fused pass (E-step + statistics) and the M-step."""
         stats = gaussian_pass(
-            data, (params.weights, params.means, params.precisions_cholesky),
+            data,
+            (params.weights, params.means, params.precisions_cholesky),
             self.covariance_type,
         )
         nk, means, covariances = estimate_gaussian_parameters(
@@ -292,13 +293,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         cov_type = self.covariance_type
         weights = means = covariances = None
         if resp is not None:
-            centers = np.broadcast_to(
-                data.mean(), (resp.n_components, data.n_features)
-            )
+            centers = np.broadcast_to(data.mean(), (resp.n_components, data.n_features))
             if resp.replayable:  # first pass: the means, to centre the second on
                 first = resp_pass(data, resp.blocks(), centers, "diag")
-                centers = estimate_gaussian_parameters(
-                    first, 0.0, "diag", data.dtype)[1]
+                centers = estimate_gaussian_parameters(first, 0.0, "diag", data.dtype)[
+                    1
+                ]
             stats = resp_pass(data, resp.blocks(), centers, cov_type)
             nk, means, covariances = estimate_gaussian_parameters(
                 stats, self.reg_covar, cov_type, data.dtype
@@ -459,14 +459,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         means = np.asarray(self.means_, dtype=np.float64)
         covariances = np.asarray(self.covariances_, dtype=np.float64)
         if self.covariance_type == "full":
-            parts = [rng.multivariate_normal(m, c, int(n))
-                     for m, c, n in zip(means, covariances, counts)]
+            parts = [
+                rng.multivariate_normal(m, c, int(n))
+                for m, c, n in zip(means, covariances, counts)
+            ]
         elif self.covariance_type == "tied":
-            parts = [rng.multivariate_normal(m, covariances, int(n))
-                     for m, n in zip(means, counts)]
+            parts = [
+                rng.multivariate_normal(m, covariances, int(n))
+                for m, n in zip(means, counts)
+            ]
         else:
-            parts = [m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
-                     for m, c, n in zip(means, covariances, counts)]
+            parts = [
+                m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
+                for m, c, n in zip(means, covariances, counts)
+            ]
         labels = np.concatenate(
             [np.full(int(n), k, dtype=np.int64) for k, n in enumerate(counts)]
         )
