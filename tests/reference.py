@@ -47,15 +47,19 @@ def e_step(X, weights, means, precisions_chol, covariance_type):
     return log_norm, np.exp(wlp - log_norm[:, None])
 
 
+# scikit-learn adds 10 eps to every component's responsibility sum
+NK_OFFSET = 10 * np.finfo(np.float64).eps
+
+
 def m_step(X, resp, reg_covar, covariance_type, sample_weight=None):
     """``(nk, means, covariances)`` from responsibilities, two-pass formulas.
 
-    ``nk`` here is ``sum r`` (no epsilon).
+    ``nk = sum r + NK_OFFSET`` as in scikit-learn.
     """
     X = np.asarray(X, dtype=np.float64)
     if sample_weight is not None:
         resp = resp * sample_weight[:, None]
-    nk = resp.sum(axis=0)
+    nk = resp.sum(axis=0) + NK_OFFSET
     means = resp.T @ X / nk[:, None]
     n_features = X.shape[1]
     full = np.array(

@@ -8,10 +8,12 @@ Statistics, centred on ``means_t``: ``s1[l, k] = sum r (x_l - mu_lk)`` and
 ``s2[l, k] = sum r (x_l - mu_lk)^2``, in float64.
 """
 
+import math
+
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, logsumexp, responsibilities
+from emfast.kernels.logsumexp import argmax, max_and_sum_exp, responsibilities
 
 
 @jit
@@ -52,11 +54,12 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
             if weight == 0.0:
                 continue
             log_prob_row(X[i], const, means_t, prec_t, diff, log_prob)
-            log_norm = logsumexp(log_prob)
-            ll_c += weight * log_norm
-            if log_norm == -np.inf:
+            top, total = max_and_sum_exp(log_prob)
+            if total == 0.0:  # every log-density underflowed
+                ll_c += -np.inf
                 continue
-            responsibilities(log_prob, log_norm, weight, resp)
+            ll_c += weight * (top + math.log(total))
+            responsibilities(log_prob, top, weight / total, resp)
             for k in range(n_components):
                 nk_c[k] += resp[k]
             for l in range(n_features):
@@ -78,9 +81,9 @@ def score(X, const, means_t, prec_t, chunk_rows, log_norm, labels, resp):
         log_prob = np.empty(n_components, dtype=X.dtype)
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             log_prob_row(X[i], const, means_t, prec_t, diff, log_prob)
-            norm = logsumexp(log_prob)
-            log_norm[i] = norm
+            top, total = max_and_sum_exp(log_prob)
+            log_norm[i] = top + math.log(total) if total > 0.0 else -np.inf
             labels[i] = argmax(log_prob)
             if want_resp:
                 for k in range(n_components):
-                    resp[i, k] = np.exp(log_prob[k] - norm)
+                    resp[i, k] = math.exp(log_prob[k] - top) / total

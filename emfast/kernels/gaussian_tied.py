@@ -14,10 +14,12 @@ scatter is the total scatter about ``c`` (computed once per fit by
 :func:`emfast.kernels.moments.scatter`) minus a K x D x D correction.
 """
 
+import math
+
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, logsumexp, responsibilities
+from emfast.kernels.logsumexp import argmax, max_and_sum_exp, responsibilities
 
 
 @jit
@@ -73,11 +75,12 @@ def stats(
                 continue
             x = X[i]
             log_prob_row(x, shift, const, prec_chol, means_prec_t, x_prec, log_prob)
-            log_norm = logsumexp(log_prob)
-            ll_c += weight * log_norm
-            if log_norm == -np.inf:
+            top, total = max_and_sum_exp(log_prob)
+            if total == 0.0:  # every log-density underflowed
+                ll_c += -np.inf
                 continue
-            responsibilities(log_prob, log_norm, weight, resp)
+            ll_c += weight * (top + math.log(total))
+            responsibilities(log_prob, top, weight / total, resp)
             for k in range(n_components):
                 nk_c[k] += resp[k]
             for l in range(n_features):
@@ -98,9 +101,9 @@ def score(X, shift, const, prec_chol, means_prec_t, chunk_rows, log_norm, labels
         log_prob = np.empty(n_components, dtype=X.dtype)
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             log_prob_row(X[i], shift, const, prec_chol, means_prec_t, x_prec, log_prob)
-            norm = logsumexp(log_prob)
-            log_norm[i] = norm
+            top, total = max_and_sum_exp(log_prob)
+            log_norm[i] = top + math.log(total) if total > 0.0 else -np.inf
             labels[i] = argmax(log_prob)
             if want_resp:
                 for k in range(n_components):
-                    resp[i, k] = np.exp(log_prob[k] - norm)
+                    resp[i, k] = math.exp(log_prob[k] - top) / total

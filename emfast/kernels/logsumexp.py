@@ -1,4 +1,10 @@
-"""Row-wise log-sum-exp and responsibilities (serial helpers, inlined by LLVM)."""
+"""Row-wise log-sum-exp and responsibilities (serial helpers, inlined by LLVM).
+
+Responsibilities are computed as ``exp(a_k - max) / sum_j exp(a_j - max)``
+rather than ``exp(a_k - logsumexp(a))``: when ``|max|`` is huge (a row far from
+every component) ``max + log(sum)`` rounds back to ``max`` and the latter form
+would give posteriors that do not sum to one.
+"""
 
 import math
 
@@ -8,10 +14,11 @@ from emfast._numba import jit
 
 
 @jit
-def logsumexp(log_prob):
-    """``log(sum(exp(log_prob)))`` of a 1-D array, shifted by its maximum.
+def max_and_sum_exp(log_prob):
+    """``(top, total)`` with ``top = max(a)`` and ``total = sum exp(a - top)``.
 
-    Returns ``-inf`` when every entry is ``-inf`` (instead of NaN).
+    ``logsumexp(a) = top + log(total)``. When every entry is ``-inf``, returns
+    ``(-inf, 0.0)``.
     """
     n = log_prob.shape[0]
     top = log_prob[0]
@@ -19,10 +26,19 @@ def logsumexp(log_prob):
         if log_prob[k] > top:
             top = log_prob[k]
     if top == -np.inf:
-        return -np.inf
+        return top, 0.0
     total = 0.0
     for k in range(n):
         total += math.exp(log_prob[k] - top)
+    return top, total
+
+
+@jit
+def logsumexp(log_prob):
+    """``log(sum(exp(log_prob)))`` of a 1-D array (``-inf`` if all are ``-inf``)."""
+    top, total = max_and_sum_exp(log_prob)
+    if total == 0.0:
+        return -np.inf
     return top + math.log(total)
 
 
@@ -37,7 +53,7 @@ def argmax(values):
 
 
 @jit
-def responsibilities(log_prob, log_norm, weight, resp):
-    """``resp[k] = weight * exp(log_prob[k] - log_norm)`` in float64."""
+def responsibilities(log_prob, top, scale, resp):
+    """``resp[k] = scale * exp(log_prob[k] - top)``; ``scale = weight / total``."""
     for k in range(log_prob.shape[0]):
-        resp[k] = weight * math.exp(log_prob[k] - log_norm)
+        resp[k] = scale * math.exp(log_prob[k] - top)

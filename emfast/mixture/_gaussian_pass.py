@@ -172,7 +172,41 @@ def gaussian_score(X, params, covariance_type, shift=None, want_resp=False):
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
     kernel(X, *args, _chunks.CHUNK_ROWS, log_norm, labels, resp)
+    overflow = np.flatnonzero(log_norm == -np.inf)
+    if overflow.size:
+        limit = _far_row_posteriors(
+            X[overflow], means, precisions_chol, covariance_type
+        )
+        labels[overflow] = limit.argmax(axis=1)
+        if want_resp:
+            resp[overflow] = limit
     return log_norm, labels, (resp if want_resp else None)
+
+
+def _far_row_posteriors(X_far, means, precisions_chol, covariance_type):
+    """Posteriors of rows so far away that every log-density underflows to -inf.
+
+    Their log-likelihood is rightly -inf, but the posterior still has a limit:
+    all mass on the component with the smallest Mahalanobis distance (weights
+    and determinants are finite next to it). Distances are compared after
+    dividing the offsets by their largest entry, so they do not overflow.
+    """
+    diff = np.asarray(X_far, dtype=np.float64)[:, None, :] - np.asarray(
+        means, dtype=np.float64
+    )
+    diff /= np.abs(diff).max(axis=(1, 2), keepdims=True)
+    chol = np.asarray(precisions_chol, dtype=np.float64)
+    if covariance_type == "full":
+        y = np.einsum("rkl,klj->rkj", diff, chol)
+    elif covariance_type == "tied":
+        y = diff @ chol
+    elif covariance_type == "diag":
+        y = diff * chol
+    else:
+        y = diff * chol[:, None]
+    distances = (y**2).sum(axis=2)
+    nearest = distances == distances.min(axis=1, keepdims=True)
+    return nearest / nearest.sum(axis=1, keepdims=True)
 
 
 def resp_pass(data, resp_blocks, centers, covariance_type):

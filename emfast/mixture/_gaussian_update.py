@@ -7,9 +7,11 @@ new mean and scatter follow exactly (no ``sum r x x^T - n m m^T`` cancellation):
     m = (s1 + R c) / nk,        d = m - c,
     sum r (x - m)(x - m)^T = s2 - d s1^T - s1 d^T + R d d^T,
 
-where ``nk = R + 10 eps`` as in scikit-learn (eps of the data dtype), so that a
-component with no responsibility gets mean 0 and covariance ``reg_covar``, as it
-does there. Everything here is float64 and of size K x D x D at most.
+where ``nk = R + 10 eps`` as in scikit-learn, so that a component with no
+responsibility gets mean 0 and covariance ``reg_covar``, as it does there. eps is
+float64's for every data dtype because the statistics are float64 (scikit-learn
+uses float32's for float32 data, which moves a one-row component's mean by 1e-6
+of its norm). Everything here is float64 and of size K x D x D at most.
 """
 
 import numpy as np
@@ -17,14 +19,14 @@ import numpy as np
 from emfast import _sklearn
 
 
-def estimate_gaussian_parameters(stats, reg_covar, covariance_type, dtype):
+def estimate_gaussian_parameters(stats, reg_covar, covariance_type):
     """M-step: ``(nk, means, covariances)`` from :class:`GaussianStats`.
 
     ``nk`` (including the ``10 eps`` of scikit-learn) is returned unnormalised:
     the EM step divides it by its sum, the initialisation by the weight total.
     """
     resp_sum = stats.nk
-    nk = resp_sum + 10 * np.finfo(dtype).eps
+    nk = resp_sum + 10 * np.finfo(np.float64).eps
     means = (stats.s1 + resp_sum[:, None] * stats.centers) / nk[:, None]
     delta = means - stats.centers
     n_features = means.shape[1]
@@ -68,10 +70,14 @@ def precisions_cholesky(covariances, covariance_type, dtype):
     Raises scikit-learn's ``ValueError`` for an ill-defined covariance (with its
     float32 hint when the data are float32).
     """
-    try:
-        return _sklearn._compute_precision_cholesky(
-            np.asarray(covariances, dtype=np.float64), covariance_type, xp=np
+    covariances = np.asarray(covariances, dtype=np.float64)
+    if not np.all(np.isfinite(covariances)):
+        raise ValueError(
+            "Fitting the mixture model failed because the covariances overflowed "
+            "(the data are too large in magnitude). Scale the input data."
         )
+    try:
+        return _sklearn._compute_precision_cholesky(covariances, covariance_type, xp=np)
     except ValueError as error:
         if dtype == np.float32:
             raise ValueError(

@@ -267,7 +267,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.covariance_type,
         )
         nk, means, covariances = estimate_gaussian_parameters(
-            stats, self.reg_covar, self.covariance_type, data.dtype
+            stats, self.reg_covar, self.covariance_type
         )
         params = GaussianParams(
             nk / nk.sum(),
@@ -296,12 +296,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             centers = np.broadcast_to(data.mean(), (resp.n_components, data.n_features))
             if resp.replayable:  # first pass: the means, to centre the second on
                 first = resp_pass(data, resp.blocks(), centers, "diag")
-                centers = estimate_gaussian_parameters(first, 0.0, "diag", data.dtype)[
-                    1
-                ]
+                centers = estimate_gaussian_parameters(first, 0.0, "diag")[1]
             stats = resp_pass(data, resp.blocks(), centers, cov_type)
             nk, means, covariances = estimate_gaussian_parameters(
-                stats, self.reg_covar, cov_type, data.dtype
+                stats, self.reg_covar, cov_type
             )
             weights = nk / data.weight_sum
         if weights_init is not None:
