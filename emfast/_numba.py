@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import numba
 from numba import prange  # noqa: F401  (re-exported for the kernels)
 
-__all__ = ["jit", "prange", "num_threads", "get_num_threads"]
+__all__ = ["jit", "prange", "num_threads", "get_num_threads", "serial_blas"]
 
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -74,3 +74,16 @@ def num_threads(n_threads):
         yield n_threads
     finally:
         numba.set_num_threads(previous)
+
+
+def serial_blas():
+    """Context manager: BLAS/LAPACK on one thread (for the small M-step algebra).
+
+    The M-step works on K x D x D arrays, far too small for threaded BLAS, and
+    OpenBLAS's idle threads keep spinning after each call: on a 2-core machine
+    they took the cores from the next numba pass (measured: an 18 us pass took
+    4-7 ms right after a 3 x 3 ``solve_triangular``).
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from emfast import _sklearn
+from emfast._numba import serial_blas
 from emfast._sklearn import Interval, StrOptions, _fit_context
 from emfast._validation import (
     check_gaussian_init,
@@ -234,7 +235,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit(self, X):
         """Fit on ``X``; return the validated array. Restores state on failure."""
-        with restore_on_error(self):
+        with restore_on_error(self), serial_blas():
             warm = self.warm_start and hasattr(self, "converged_")
             X = validate_rows(self, X, reset=not warm, ensure_min_samples=2)
             check_n_samples(X.shape[0], self.n_components)
