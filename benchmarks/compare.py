@@ -1,0 +1,240 @@
+"""Side-by-side: emfast vs scikit-learn on the same data, start and threads.
+
+For each case both libraries fit the same rows from the same initial parameters
+(``weights_init``, ``means_init``, ``precisions_init``: no k-means, so only EM is
+timed) in one process. The time per EM iteration is ``(T(1 + n) - T(1)) / n``
+(which removes validation and set-up), median of ``--repeats`` runs. The extra
+peak memory of a fit is measured in a fresh child process per library and case
+(peak RSS during the fit minus RSS before it). Prints a markdown table of
+ratios with the dtype, thread count and CPU.
+
+    python benchmarks/compare.py                 # the standard table
+    python benchmarks/compare.py --quick         # small sizes, a smoke test
+    python benchmarks/compare.py --case 1e6,8,16,full,float64
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+STANDARD_CASES = [
+    # (n_samples, n_features, n_components, covariance_type, dtype, what)
+    (1_000_000, 2, 16, "full", "float64", "em"),
+    (1_000_000, 2, 64, "full", "float64", "em"),
+    (1_000_000, 8, 16, "full", "float64", "em"),
+    (1_000_000, 8, 64, "full", "float64", "em"),
+    (1_000_000, 32, 4, "full", "float64", "em"),
+    (1_000_000, 32, 16, "full", "float64", "em"),
+    (1_000_000, 32, 64, "full", "float64", "em"),
+    (1_000_000, 8, 16, "diag", "float64", "em"),
+    (1_000_000, 8, 16, "spherical", "float64", "em"),
+    (1_000_000, 8, 16, "tied", "float64", "em"),
+    (1_000_000, 8, 16, "full", "float32", "em"),
+    (1_000_000, 32, 16, "full", "float32", "em"),
+    (1_000_000, 8, 16, "full", "float64", "predict_proba"),
+]
+MEMORY_CASES = [(1_000_000, 8, 64, "full", "float64")]
+
+
+def make_problem(n_samples, n_features, n_components, covariance_type, dtype, seed=0):
+    """Blobs and a fixed, reasonable starting point for both libraries."""
+    rng = np.random.RandomState(seed)
+    centers = rng.normal(scale=3.0, size=(n_components, n_features))
+    X = centers[rng.randint(n_components, size=n_samples)]
+    X += rng.normal(size=X.shape)
+    X = X.astype(dtype)
+    means = X[rng.choice(n_samples, n_components, replace=False)].astype(np.float64)
+    precisions = {
+        "full": np.repeat(np.eye(n_features)[None], n_components, axis=0),
+        "tied": np.eye(n_features),
+        "diag": np.ones((n_components, n_features)),
+        "spherical": np.ones(n_components),
+    }[covariance_type]
+    start = dict(
+        weights_init=np.full(n_components, 1.0 / n_components),
+        means_init=means,
+        precisions_init=precisions,
+        covariance_type=covariance_type,
+        tol=0.0,
+    )
+    return X, start
+
+
+def estimator(library):
+    if library == "emfast":
+        from emfast import GaussianMixture
+    else:
+        from sklearn.mixture import GaussianMixture
+    return GaussianMixture
+
+
+def _fit_seconds(cls, X, n_components, start, max_iter):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        begin = time.perf_counter()
+        model = cls(n_components, max_iter=max_iter, **start).fit(X)
+        return time.perf_counter() - begin, model
+
+
+def iteration_seconds(library, X, n_components, start, n_iter, repeats):
+    cls = estimator(library)
+    _fit_seconds(cls, X[:2000], n_components, start, 1)  # compile / warm caches
+    samples = []
+    for _ in range(repeats):
+        one, _ = _fit_seconds(cls, X, n_components, start, 1)
+        many, model = _fit_seconds(cls, X, n_components, start, 1 + n_iter)
+        samples.append(max(many - one, 0.0) / n_iter)
+    return statistics.median(samples), model
+
+
+def predict_proba_seconds(library, X, n_components, start, repeats):
+    cls = estimator(library)
+    _, model = _fit_seconds(cls, X, n_components, start, 1)
+    model.predict_proba(X[:2000])
+    samples = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        model.predict_proba(X)
+        samples.append(time.perf_counter() - begin)
+    return statistics.median(samples), model
+
+
+def _status_bytes(field):
+    """A ``VmRSS``/``VmHWM`` line of /proc/self/status, in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def child_peak_memory(library, case):
+    """Run in a fresh process: extra peak RSS (bytes) of one 2-iteration fit."""
+    n_samples, n_features, n_components, covariance_type, dtype = case
+    X, start = make_problem(n_samples, n_features, n_components, covariance_type,
+                            dtype)
+    cls = estimator(library)
+    _fit_seconds(cls, X[:2000], n_components, start, 1)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
+    before = _status_bytes("VmRSS")
+    _fit_seconds(cls, X, n_components, start, 2)
+    return _status_bytes("VmHWM") - before
+
+
+def peak_memory(library, case):
+    result = subprocess.run(
+        [sys.executable, __file__, "--child-memory", library, json.dumps(case)],
+        capture_output=True, text=True, check=True,
+    )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def run(cases, memory_cases, n_iter, repeats):
+    import numba
+    import sklearn
+
+    import emfast
+
+    threads = numba.get_num_threads()
+    print(f"emfast {emfast.__version__}, scikit-learn {sklearn.__version__}, "
+          f"numba {numba.__version__}, numpy {np.__version__}; {threads} threads "
+          f"(numba) on {os.cpu_count()} CPUs: {cpu_name()}")
+    print(f"median of {repeats} runs; EM time per iteration over {n_iter} "
+          "iterations from identical initial parameters\n")
+    print("| case | N | D | K | covariance | dtype | scikit-learn (s) | emfast (s) "
+          "| ratio | max rel. diff of means |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for n_samples, n_features, n_components, covariance_type, dtype, what in cases:
+        X, start = make_problem(n_samples, n_features, n_components,
+                                covariance_type, dtype)
+        results = {}
+        for library in ("scikit-learn", "emfast"):
+            if what == "em":
+                results[library] = iteration_seconds(
+                    library, X, n_components, start, n_iter, repeats)
+            else:
+                results[library] = predict_proba_seconds(
+                    library, X, n_components, start, repeats)
+        theirs, reference = results["scikit-learn"]
+        ours, model = results["emfast"]
+        diff = np.max(np.abs(model.means_ - reference.means_)) / np.max(
+            np.abs(reference.means_))
+        ratio = theirs / ours
+        rows.append(dict(case=what, n_samples=n_samples, n_features=n_features,
+                         n_components=n_components, covariance_type=covariance_type,
+                         dtype=dtype, sklearn=theirs, emfast=ours, ratio=ratio))
+        print(f"| {what} | {n_samples:.0e} | {n_features} | {n_components} | "
+              f"{covariance_type} | {dtype} | {theirs:.4f} | {ours:.4f} | "
+              f"**{ratio:.1f}x** | {diff:.1e} |", flush=True)
+    if memory_cases:
+        print("\n| extra peak memory of fit | N | D | K | covariance | dtype "
+              "| scikit-learn | emfast |")
+        print("|---|---|---|---|---|---|---|---|")
+        for case in memory_cases:
+            theirs = peak_memory("scikit-learn", case)
+            ours = peak_memory("emfast", case)
+            n_samples, n_features, n_components, covariance_type, dtype = case
+            print(f"| fit, 2 iterations | {n_samples:.0e} | {n_features} | "
+                  f"{n_components} | {covariance_type} | {dtype} | "
+                  f"{theirs / 2**20:.0f} MB | {ours / 2**20:.1f} MB |", flush=True)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--case", action="append", default=[],
+                        help="N,D,K,covariance,dtype[,em|predict_proba]")
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child_memory:
+        library, case = args.child_memory
+        print(child_peak_memory(library, tuple(json.loads(case))))
+        return
+    if args.case:
+        cases = []
+        for text in args.case:
+            parts = text.split(",")
+            what = parts[5] if len(parts) > 5 else "em"
+            cases.append((int(float(parts[0])), int(parts[1]), int(parts[2]),
+                          parts[3], parts[4], what))
+        memory = []
+    elif args.quick:
+        cases = [(20_000, 8, 16, "full", "float64", "em"),
+                 (20_000, 8, 16, "diag", "float32", "em"),
+                 (20_000, 8, 16, "full", "float64", "predict_proba")]
+        memory = [(50_000, 8, 16, "full", "float64")]
+    else:
+        cases, memory = STANDARD_CASES, MEMORY_CASES
+    run(cases, [] if args.no_memory else memory, args.iterations, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
