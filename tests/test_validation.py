@@ -217,6 +217,8 @@ def test_points_beyond_overflow_get_limit_posteriors(covariance_type, dtype):
     assert np.all(gm.score_samples(far) <= -1e30)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")
 def test_overflowing_data_raise_a_clear_error():
     X = np.random.RandomState(0).normal(size=(30, 2)) * 1e200
     with pytest.raises(ValueError, match="overflowed"):

@@ -24,7 +24,14 @@ def estimate_gaussian_parameters(stats, reg_covar, covariance_type):
 
     ``nk`` (including the ``10 eps`` of scikit-learn) is returned unnormalised:
     the EM step divides it by its sum, the initialisation by the weight total.
+    Data too large for float64 give non-finite covariances, which
+    :func:`precisions_cholesky` reports as a ``ValueError``.
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _estimate(stats, reg_covar, covariance_type)
+
+
+def _estimate(stats, reg_covar, covariance_type):
     resp_sum = stats.nk
     nk = resp_sum + 10 * np.finfo(np.float64).eps
     means = (stats.s1 + resp_sum[:, None] * stats.centers) / nk[:, None]
