@@ -20,15 +20,18 @@ __all__ = ["jit", "prange", "num_threads", "get_num_threads", "serial_blas"]
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
-def jit(function=None, *, parallel=False):
+def jit(function=None, *, parallel=False, fastmath=False):
     """Compile ``function`` with emfast's numba options.
 
     Use as ``@jit`` for serial helpers (inlined into their callers by LLVM) and
     ``@jit(parallel=True)`` for kernels with a ``prange`` over row chunks.
+    ``fastmath`` (a set of LLVM flags) is for small helpers whose reductions may
+    be reordered (the order is still fixed at compile time, so results stay
+    independent of the thread count); never ``nnan``/``ninf``.
     """
 
     def decorate(f):
-        return numba.njit(parallel=parallel, **_OPTIONS)(f)
+        return numba.njit(parallel=parallel, fastmath=fastmath, **_OPTIONS)(f)
 
     return decorate if function is None else decorate(function)
 

@@ -14,12 +14,10 @@ Statistics are centred on the means the pass was run with (``means_t``):
 accumulated in float64 whatever the dtype of ``X``.
 """
 
-import math
-
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, max_and_sum_exp, responsibilities
+from emfast.kernels.logsumexp import argmax, posterior_row
 
 
 @jit
@@ -59,7 +57,7 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
         diff = np.empty((n_features, n_components), dtype=X.dtype)
         y = np.empty(n_components, dtype=X.dtype)
         log_prob = np.empty(n_components, dtype=X.dtype)
-        resp = np.empty(n_components)
+        resp = np.empty(n_components, dtype=X.dtype)
         r_diff = np.empty((n_features, n_components))
         nk_c = nk[c]
         s1_c = s1[c]
@@ -73,12 +71,10 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
             if weight == 0.0:
                 continue
             log_prob_row(X[i], const, means_t, prec_t, diff, y, log_prob)
-            top, total = max_and_sum_exp(log_prob)
-            if total == 0.0:  # every log-density underflowed
-                ll_c += -np.inf
+            log_norm = posterior_row(log_prob, weight, resp)
+            ll_c += weight * log_norm
+            if log_norm == -np.inf:  # every log-density underflowed
                 continue
-            ll_c += weight * (top + math.log(total))
-            responsibilities(log_prob, top, weight / total, resp)
             for k in range(n_components):
                 nk_c[k] += resp[k]
             for l in range(n_features):
@@ -105,11 +101,10 @@ def score(X, const, means_t, prec_t, chunk_rows, log_norm, labels, resp):
         diff = np.empty((n_features, n_components), dtype=X.dtype)
         y = np.empty(n_components, dtype=X.dtype)
         log_prob = np.empty(n_components, dtype=X.dtype)
+        resp_row = np.empty(n_components, dtype=X.dtype)
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             log_prob_row(X[i], const, means_t, prec_t, diff, y, log_prob)
-            top, total = max_and_sum_exp(log_prob)
-            log_norm[i] = top + math.log(total) if total > 0.0 else -np.inf
+            log_norm[i] = posterior_row(log_prob, 1.0, resp_row)
             labels[i] = argmax(log_prob)
             if want_resp:
-                for k in range(n_components):
-                    resp[i, k] = math.exp(log_prob[k] - top) / total
+                resp[i] = resp_row

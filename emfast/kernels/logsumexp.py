@@ -1,9 +1,10 @@
 """Row-wise log-sum-exp and responsibilities (serial helpers, inlined by LLVM).
 
-Responsibilities are computed as ``exp(a_k - max) / sum_j exp(a_j - max)``
-rather than ``exp(a_k - logsumexp(a))``: when ``|max|`` is huge (a row far from
-every component) ``max + log(sum)`` rounds back to ``max`` and the latter form
-would give posteriors that do not sum to one.
+:func:`posterior_row` computes ``exp(a_k - max)`` once per component with the
+vectorisable :func:`~emfast.kernels.fastexp.exp_nonpositive`, sums them and
+scales: ``resp_k = w exp(a_k - max) / sum_j exp(a_j - max)``. Scaling (rather
+than ``exp(a_k - logsumexp(a))``) keeps posteriors summing to one when ``|max|``
+is so large that ``max + log(sum)`` rounds back to ``max``.
 """
 
 import math
@@ -11,34 +12,50 @@ import math
 import numpy as np
 
 from emfast._numba import jit
+from emfast.kernels.fastexp import exp_nonpositive
+
+# the sum of the exponentials may be reassociated (vectorised); the order is
+# fixed at compile time, so results do not depend on the thread count
+_REDUCTION = {"reassoc", "nsz", "contract"}
 
 
-@jit
-def max_and_sum_exp(log_prob):
-    """``(top, total)`` with ``top = max(a)`` and ``total = sum exp(a - top)``.
+@jit(fastmath=_REDUCTION)
+def posterior_row(log_prob, weight, resp):
+    """Fill ``resp`` with ``weight * softmax(log_prob)``; return the log-sum-exp.
 
-    ``logsumexp(a) = top + log(total)``. When every entry is ``-inf``, returns
-    ``(-inf, 0.0)``.
+    When every entry is ``-inf`` (the row underflows for every component),
+    ``resp`` is all zeros and ``-inf`` is returned.
     """
     n = log_prob.shape[0]
     top = log_prob[0]
     for k in range(1, n):
-        if log_prob[k] > top:
-            top = log_prob[k]
+        top = max(top, log_prob[k])
     if top == -np.inf:
-        return top, 0.0
+        for k in range(n):
+            resp[k] = 0.0
+        return -np.inf
+    for k in range(n):
+        resp[k] = exp_nonpositive(log_prob[k] - top)
     total = 0.0
     for k in range(n):
-        total += math.exp(log_prob[k] - top)
-    return top, total
+        total += resp[k]
+    scale = weight / total
+    for k in range(n):
+        resp[k] *= scale
+    return top + math.log(total)
 
 
 @jit
 def logsumexp(log_prob):
     """``log(sum(exp(log_prob)))`` of a 1-D array (``-inf`` if all are ``-inf``)."""
-    top, total = max_and_sum_exp(log_prob)
-    if total == 0.0:
+    top = log_prob[0]
+    for k in range(1, log_prob.shape[0]):
+        top = max(top, log_prob[k])
+    if top == -np.inf:
         return -np.inf
+    total = 0.0
+    for k in range(log_prob.shape[0]):
+        total += math.exp(log_prob[k] - top)
     return top + math.log(total)
 
 
@@ -50,10 +67,3 @@ def argmax(values):
         if values[k] > values[best]:
             best = k
     return best
-
-
-@jit
-def responsibilities(log_prob, top, scale, resp):
-    """``resp[k] = scale * exp(log_prob[k] - top)``; ``scale = weight / total``."""
-    for k in range(log_prob.shape[0]):
-        resp[k] = scale * math.exp(log_prob[k] - top)

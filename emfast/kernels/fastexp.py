@@ -1,0 +1,104 @@
+"""A vectorisable ``exp`` for the non-positive arguments of log-sum-exp.
+
+numba has no SVML here, so ``math.exp`` is a scalar libm call (4.4 ns per value
+per core measured on the development VM, float64; 2.5 ns float32) and any loop
+containing it stays scalar. Responsibilities only need ``exp(a - max)`` with
+``a - max <= 0``, which a range reduction plus a polynomial computes with plain
+arithmetic that LLVM vectorises across components (1.8 ns float64, 0.9 ns
+float32, same VM).
+
+- float64: ``x = n ln2 + r`` (Cody-Waite), ``|r| <= ln2/2``, Taylor polynomial of
+  degree 12 (relative error <= 5e-16 on [-708, 0]), ``2^n`` built in the
+  exponent bits. Below -708 (where ``exp`` is subnormal) the result is 0.
+- float32: the same with a degree-7 polynomial (relative error <= 6e-8 on
+  [-87, 0]); 0 below -87.
+
+Under ``NUMBA_DISABLE_JIT=1`` :func:`exp_nonpositive` is ``math.exp``.
+"""
+
+import math
+
+import numpy as np
+from numba import types
+from numba.extending import intrinsic, overload
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93145751953125e-1
+_LN2_LO = 1.42860682030941723212e-6
+_UNDERFLOW64 = -708.0
+
+_LOG2E_32 = np.float32(_LOG2E)
+_LN2_HI_32 = np.float32(0.693359375)
+_LN2_LO_32 = np.float32(-2.12194440e-4)
+_UNDERFLOW32 = np.float32(-87.0)
+
+
+def exp_nonpositive(x):
+    """``exp(x)`` for ``x <= 0`` (numba: vectorisable polynomial; Python: math.exp)."""
+    return math.exp(x)
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+def _exp64(x):
+    if x < _UNDERFLOW64:
+        return 0.0
+    n = math.floor(x * _LOG2E + 0.5)
+    r = x - n * _LN2_HI - n * _LN2_LO
+    p = 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * _float64_from_bits((np.int64(n) + 1023) << 52)
+
+
+def _exp32(x):
+    if x < _UNDERFLOW32:
+        return np.float32(0.0)
+    n = math.floor(x * _LOG2E_32 + np.float32(0.5))
+    r = x - n * _LN2_HI_32 - n * _LN2_LO_32
+    p = np.float32(1.0 / 5040.0)
+    p = p * r + np.float32(1.0 / 720.0)
+    p = p * r + np.float32(1.0 / 120.0)
+    p = p * r + np.float32(1.0 / 24.0)
+    p = p * r + np.float32(1.0 / 6.0)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1.0)
+    p = p * r + np.float32(1.0)
+    return p * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+
+
+@overload(exp_nonpositive, inline="always")
+def _exp_nonpositive_overload(x):
+    if x == types.float32:
+        return _exp32
+    if isinstance(x, types.Float):
+        return _exp64
+    return None
