@@ -14,6 +14,7 @@ from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
 from emfast import _chunks
 from emfast.kernels.logsumexp import argmax, logsumexp
+from emfast.mixture import _gaussian_kernels
 from emfast.mixture._data import RowData
 from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score, resp_pass
 from emfast.mixture._gaussian_update import estimate_gaussian_parameters
@@ -22,6 +23,8 @@ from emfast.mixture._init import AssignedResp, DenseResp
 from . import reference
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+# "full-gemm": the BLAS kernel that large feature counts use, forced on small data
+KERNELS = ["full", "full-gemm", "tied", "diag", "spherical"]
 DTYPES = [np.float64, np.float32]
 # float64 results agree with the float64 reference to rounding; float32 kernels
 # compute log-densities in float32 (statistics in float64)
@@ -34,6 +37,15 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(_chunks, "CHUNKS_PER_BLOCK", 3)
 
 
+def _use(kernel, monkeypatch):
+    """The covariance type of ``kernel``; forces the GEMM kernel for full-gemm."""
+    if kernel == "full-gemm":
+        monkeypatch.setattr(_gaussian_kernels, "GEMM_MIN_FEATURES", 1)
+        return "full"
+    monkeypatch.setattr(_gaussian_kernels, "GEMM_MIN_FEATURES", 10**6)
+    return kernel
+
+
 def _problem(rng, covariance_type, dtype, n_samples=181, n_components=3, n_features=3):
     params = reference.random_params(rng, n_components, n_features, covariance_type)
     X = reference.sample_mixture(rng, n_samples, *params, covariance_type)
@@ -41,8 +53,9 @@ def _problem(rng, covariance_type, dtype, n_samples=181, n_components=3, n_featu
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_pass_and_update_match_reference_em_step(rng, covariance_type, dtype):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_pass_and_update_match_reference_em_step(rng, monkeypatch, kernel, dtype):
+    covariance_type = _use(kernel, monkeypatch)
     X, params = _problem(rng, covariance_type, dtype)
     reg_covar = 1e-4
 
@@ -65,8 +78,9 @@ def test_pass_and_update_match_reference_em_step(rng, covariance_type, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_score_matches_reference(rng, covariance_type, dtype):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_score_matches_reference(rng, monkeypatch, kernel, dtype):
+    covariance_type = _use(kernel, monkeypatch)
     X, params = _problem(rng, covariance_type, dtype)
     log_norm, labels, resp = gaussian_score(X, params, covariance_type, want_resp=True)
     assert log_norm.dtype == dtype and resp.dtype == dtype
@@ -118,8 +132,9 @@ def test_resp_statistics_match_sklearn_estimates(rng, covariance_type, one_hot):
     assert_allclose(covariances, ref_covariances, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_sample_weights_equal_repeated_rows(rng, covariance_type):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_sample_weights_equal_repeated_rows(rng, monkeypatch, kernel):
+    covariance_type = _use(kernel, monkeypatch)
     X, params = _problem(rng, covariance_type, np.float64, n_samples=60)
     counts = rng.integers(0, 4, size=X.shape[0]).astype(np.float64)
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from emfast import _chunks
-from emfast.kernels import gaussian_diag, gaussian_full, gaussian_tied, moments
+from emfast.kernels import moments
 from emfast.mixture._data import symmetrise_upper
+from emfast.mixture._gaussian_kernels import plan
 
 
 @dataclass
@@ -54,50 +55,6 @@ class GaussianStats:
     deficit: np.ndarray | None = None
 
 
-def _log_det_cholesky(precisions_chol, covariance_type, n_features):
-    """log det of the precision Cholesky factors (= -1/2 log det covariance)."""
-    if covariance_type == "full":
-        return np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)).sum(axis=1)
-    if covariance_type == "tied":
-        return np.log(np.diagonal(precisions_chol)).sum()
-    if covariance_type == "diag":
-        return np.log(precisions_chol).sum(axis=1)
-    return n_features * np.log(precisions_chol)
-
-
-def kernel_params(weights, means, precisions_chol, covariance_type, dtype, shift):
-    """Parameters in the kernels' layout (component axis last) and dtype.
-
-    ``shift`` (tied only) is the point the tied kernel centres rows on.
-    """
-    n_components, n_features = means.shape
-    means = np.asarray(means, dtype=np.float64)
-    precisions_chol = np.asarray(precisions_chol, dtype=np.float64)
-    with np.errstate(divide="ignore"):  # a zero weight is a -inf log-weight
-        const = (
-            np.log(np.asarray(weights, dtype=np.float64))
-            + _log_det_cholesky(precisions_chol, covariance_type, n_features)
-            - 0.5 * n_features * math.log(2 * math.pi)
-        )
-    as_kernel = lambda a: np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
-    means_t = as_kernel(means.T)
-    if covariance_type == "full":
-        return as_kernel(const), means_t, as_kernel(precisions_chol.transpose(1, 2, 0))
-    if covariance_type == "tied":
-        means_prec_t = ((means - shift) @ precisions_chol).T
-        return (
-            as_kernel(shift),
-            as_kernel(const),
-            means_t,
-            as_kernel(precisions_chol),
-            as_kernel(means_prec_t),
-        )
-    precisions = precisions_chol**2
-    if covariance_type == "spherical":
-        precisions = np.broadcast_to(precisions[:, None], (n_components, n_features))
-    return as_kernel(const), means_t, as_kernel(precisions.T)
-
-
 def gaussian_pass(data, params, covariance_type):
     """E-step + statistics over ``data`` under ``params`` (weights, means, prec_chol).
 
@@ -106,26 +63,16 @@ def gaussian_pass(data, params, covariance_type):
     GaussianStats
     """
     weights, means, precisions_chol = params
-    n_components, n_features = means.shape
-    K, D = n_components, n_features
-    shift = data.centred_scatter()[0] if covariance_type == "tied" else None
-    args = kernel_params(
-        weights, means, precisions_chol, covariance_type, data.dtype, shift
-    )
-    if covariance_type == "full":
-        shapes = [(), (K,), (D, K), (D, D, K)]
-        kernel = gaussian_full.stats
-    elif covariance_type == "tied":
-        shapes = [(), (K,), (D, K)]
-        kernel = gaussian_tied.stats
+    if covariance_type == "tied":
+        shift, scatter = data.centred_scatter()
     else:
-        shapes = [(), (K,), (D, K), (D, K)]
-        kernel = gaussian_diag.stats
+        shift = data.mean()
+    kernels = plan(weights, means, precisions_chol, covariance_type, data.dtype, shift)
 
     def run(X_block, w_block, *out):
-        kernel(X_block, w_block, *args, _chunks.CHUNK_ROWS, *out)
+        kernels.stats(X_block, w_block, *kernels.stats_args, _chunks.CHUNK_ROWS, *out)
 
-    log_norm, nk, s1, *rest = data.sum_chunks(run, shapes)
+    log_norm, nk, s1, *rest = data.sum_chunks(run, kernels.shapes)
     stats = GaussianStats(
         centers=np.asarray(means, dtype=np.float64),
         log_norm=float(log_norm),
@@ -133,16 +80,18 @@ def gaussian_pass(data, params, covariance_type):
         nk=nk,
         s1=s1.T.copy(),
     )
-    if covariance_type == "full":
+    if kernels.kind == "full":
         stats.s2 = symmetrise_upper(rest[0].transpose(2, 0, 1))
-    elif covariance_type == "tied":
-        stats.shift, stats.scatter = data.centred_scatter()
+    elif kernels.kind == "full_gemm":
+        stats.s2 = 0.5 * (rest[0] + rest[0].transpose(0, 2, 1))
+    elif kernels.kind == "tied":
+        stats.shift, stats.scatter = shift, scatter
     else:
         stats.s2 = rest[0].T.copy()
     return stats
 
 
-def gaussian_score(X, params, covariance_type, shift=None, want_resp=False):
+def gaussian_score(X, params, covariance_type, want_resp=False):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
 
     Returns
@@ -154,24 +103,12 @@ def gaussian_score(X, params, covariance_type, shift=None, want_resp=False):
     weights, means, precisions_chol = params
     n_samples = X.shape[0]
     n_components = means.shape[0]
-    if covariance_type == "tied" and shift is None:
-        shift = np.asarray(means, dtype=np.float64).mean(axis=0)
-    args = kernel_params(
-        weights, means, precisions_chol, covariance_type, X.dtype, shift
-    )
-    kernel = {
-        "full": gaussian_full.score,
-        "tied": gaussian_tied.score,
-        "diag": gaussian_diag.score,
-        "spherical": gaussian_diag.score,
-    }[covariance_type]
-    if covariance_type == "tied":
-        shift_k, const, _, prec_chol, means_prec_t = args
-        args = (shift_k, const, prec_chol, means_prec_t)
+    shift = np.asarray(means, dtype=np.float64).mean(axis=0)
+    kernels = plan(weights, means, precisions_chol, covariance_type, X.dtype, shift)
     log_norm = np.empty(n_samples, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
-    kernel(X, *args, _chunks.CHUNK_ROWS, log_norm, labels, resp)
+    kernels.score(X, *kernels.score_args, _chunks.CHUNK_ROWS, log_norm, labels, resp)
     overflow = np.flatnonzero(log_norm == -np.inf)
     if overflow.size:
         limit = _far_row_posteriors(
@@ -216,7 +153,7 @@ def resp_pass(data, resp_blocks, centers, covariance_type):
     ``data.blocks()``. Full and tied get per-component full scatter (tied also
     the deficit of rows whose responsibilities do not sum to their weight, which
     scikit-learn's initial tied covariance counts); diag and spherical get the
-    diagonal. ``centers=None`` computes only ``nk`` and ``s1`` about the origin.
+    diagonal.
     """
     n_components = centers.shape[0]
     D, K = data.n_features, n_components

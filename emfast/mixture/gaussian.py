@@ -366,12 +366,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # -------------------------------------------------------------- inference
     def _score(self, X, want_resp=False):
         """``(log p(x), labels, resp or None)`` of validated rows X."""
-        return gaussian_score(
-            X,
-            (self.weights_, self.means_, self.precisions_cholesky_),
-            self.covariance_type,
-            want_resp=want_resp,
-        )
+        with serial_blas():
+            return gaussian_score(
+                X,
+                (self.weights_, self.means_, self.precisions_cholesky_),
+                self.covariance_type,
+                want_resp=want_resp,
+            )
 
     def _validated(self, X):
         check_is_fitted(self)

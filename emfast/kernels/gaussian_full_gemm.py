@@ -1,0 +1,165 @@
+"""Full-covariance kernels built on BLAS GEMM, for many features (or few components).
+
+Per chunk of rows (``xs = X[chunk] - shift``):
+
+- Mahalanobis terms for every component in one product,
+  ``Y = xs @ U_all`` with ``U_all[l, j * K + k] = U_k[l, j]``, then
+  ``maha[k] = sum_j (Y[:, j K + k] - V[j, k])^2`` with
+  ``V[j, k] = ((mu_k - shift) U_k)[j]``
+  (the component axis innermost, so that loop vectorises);
+- responsibilities per row as in the small-D kernels;
+- first moments ``R^T xs`` (one GEMM), and for each component the centred
+  scatter ``Z_k^T Z_k`` with ``Z_k = sqrt(r_k) * (xs - (mu_k - shift))`` over the
+  rows whose responsibility is not exactly zero (one GEMM per component; a BLAS
+  SYRK through ctypes saved only 10-20 % at D = 32 and lost at D = 8).
+
+BLAS must run single-threaded inside the ``prange`` (see
+:func:`emfast._numba.serial_blas`). Statistics leave each chunk in float64.
+"""
+
+import numpy as np
+
+from emfast._numba import jit, prange
+from emfast.kernels.logsumexp import argmax, posterior_row
+
+# rows per GEMM tile of the Mahalanobis step: keeps Y (tile x K*D) near 256 KiB
+_TILE_VALUES = 32768
+
+
+@jit
+def _tile_rows(n_features, n_components, n_rows):
+    return max(8, min(n_rows, _TILE_VALUES // (n_features * n_components)))
+
+
+@jit
+def _centred_rows(X, start, stop, shift, out):
+    """``out[t] = X[start + t] - shift`` (in X's dtype)."""
+    for t in range(stop - start):
+        for l in range(X.shape[1]):
+            out[t, l] = X[start + t, l] - shift[l]
+
+
+@jit
+def _log_prob_tile(Y, rows, const, offsets_t, log_prob):
+    """``log_prob[t, k] = const[k] - |Y[t, k-block] - V[:, k]|^2 / 2``."""
+    n_features, n_components = offsets_t.shape
+    for t in range(rows):
+        for k in range(n_components):
+            log_prob[t, k] = 0.0
+        for j in range(n_features):
+            base = j * n_components
+            for k in range(n_components):
+                v = Y[t, base + k] - offsets_t[j, k]
+                log_prob[t, k] += v * v
+        for k in range(n_components):
+            log_prob[t, k] = const[k] - 0.5 * log_prob[t, k]
+
+
+@jit(parallel=True)
+def stats(
+    X,
+    sample_weight,
+    shift,
+    const,
+    prec_all,
+    offsets_t,
+    centers_t,
+    chunk_rows,
+    ll,
+    nk,
+    s1,
+    s2,
+):
+    """E-step fused with ``nk``, ``s1`` (centred on the means) and full ``s2``.
+
+    ``s1[c]`` is (n_features, n_components) and ``s2[c]`` is
+    (n_components, n_features, n_features) here (whole matrices, not triangles).
+    ``centers_t[l, k] = mu_lk - shift_l``.
+    """
+    n_samples, n_features = X.shape
+    n_components = const.shape[0]
+    weighted = sample_weight.shape[0] > 0
+    dtype = X.dtype
+    for c in prange(ll.shape[0]):
+        start = c * chunk_rows
+        stop = min(start + chunk_rows, n_samples)
+        rows = stop - start
+        tile = _tile_rows(n_features, n_components, rows)
+        xs = np.empty((rows, n_features), dtype=dtype)
+        _centred_rows(X, start, stop, shift, xs)
+        resp = np.zeros((rows, n_components), dtype=dtype)
+        Y = np.empty((tile, n_features * n_components), dtype=dtype)
+        log_prob = np.empty((tile, n_components), dtype=dtype)
+        ll_c = 0.0
+        for t0 in range(0, rows, tile):
+            t1 = min(t0 + tile, rows)
+            np.dot(xs[t0:t1], prec_all, Y[: t1 - t0])
+            _log_prob_tile(Y, t1 - t0, const, offsets_t, log_prob)
+            for t in range(t1 - t0):
+                weight = sample_weight[start + t0 + t] if weighted else 1.0
+                if weight == 0.0:
+                    continue
+                log_norm = posterior_row(log_prob[t], weight, resp[t0 + t])
+                ll_c += weight * log_norm
+        ll[c] = ll_c
+
+        nk_c = nk[c]
+        s1_c = s1[c]
+        s2_c = s2[c]
+        nk_c[:] = 0.0
+        for t in range(rows):
+            for k in range(n_components):
+                nk_c[k] += resp[t, k]
+        # first moments about the shift, then about each component's mean
+        first = np.dot(resp.T, xs)
+        for l in range(n_features):
+            for k in range(n_components):
+                s1_c[l, k] = first[k, l] - nk_c[k] * centers_t[l, k]
+        roots = np.empty((rows, n_features), dtype=dtype)
+        scatter = np.empty((n_features, n_features), dtype=dtype)
+        for k in range(n_components):
+            used = 0
+            for t in range(rows):
+                r = resp[t, k]
+                if r == 0.0:
+                    continue
+                root = np.sqrt(r)
+                for l in range(n_features):
+                    roots[used, l] = root * (xs[t, l] - centers_t[l, k])
+                used += 1
+            if used == 0:
+                s2_c[k][:] = 0.0
+                continue
+            np.dot(roots[:used].T, roots[:used], scatter)
+            for l in range(n_features):
+                for j in range(n_features):
+                    s2_c[k, l, j] = scatter[l, j]
+
+
+@jit(parallel=True)
+def score(X, shift, const, prec_all, offsets_t, chunk_rows, log_norm, labels, resp):
+    """Per-row ``log p(x)``, most probable component and optional posteriors."""
+    n_samples, n_features = X.shape
+    n_components = const.shape[0]
+    want_resp = resp.shape[0] > 0
+    dtype = X.dtype
+    for c in prange((n_samples + chunk_rows - 1) // chunk_rows):
+        start = c * chunk_rows
+        stop = min(start + chunk_rows, n_samples)
+        rows = stop - start
+        tile = _tile_rows(n_features, n_components, rows)
+        xs = np.empty((rows, n_features), dtype=dtype)
+        _centred_rows(X, start, stop, shift, xs)
+        Y = np.empty((tile, n_features * n_components), dtype=dtype)
+        log_prob = np.empty((tile, n_components), dtype=dtype)
+        resp_row = np.empty(n_components, dtype=dtype)
+        for t0 in range(0, rows, tile):
+            t1 = min(t0 + tile, rows)
+            np.dot(xs[t0:t1], prec_all, Y[: t1 - t0])
+            _log_prob_tile(Y, t1 - t0, const, offsets_t, log_prob)
+            for t in range(t1 - t0):
+                i = start + t0 + t
+                log_norm[i] = posterior_row(log_prob[t], 1.0, resp_row)
+                labels[i] = argmax(log_prob[t])
+                if want_resp:
+                    resp[i] = resp_row
