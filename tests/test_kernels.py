@@ -46,6 +46,12 @@ def _use(kernel, monkeypatch):
     return kernel
 
 
+def _log(params):
+    """(weights, means, chol) -> the (log_weights, means, chol) kernels take."""
+    weights, means, chol = params
+    return np.log(weights), means, chol
+
+
 def _problem(rng, covariance_type, dtype, n_samples=181, n_components=3, n_features=3):
     params = reference.random_params(rng, n_components, n_features, covariance_type)
     X = reference.sample_mixture(rng, n_samples, *params, covariance_type)
@@ -59,7 +65,7 @@ def test_pass_and_update_match_reference_em_step(rng, monkeypatch, kernel, dtype
     X, params = _problem(rng, covariance_type, dtype)
     reg_covar = 1e-4
 
-    stats = gaussian_pass(RowData(X), params, covariance_type)
+    stats = gaussian_pass(RowData(X), _log(params), covariance_type, with_entropy=True)
     nk, means, covariances = estimate_gaussian_parameters(
         stats, reg_covar, covariance_type
     )
@@ -72,6 +78,9 @@ def test_pass_and_update_match_reference_em_step(rng, monkeypatch, kernel, dtype
     rtol = RTOL[dtype]
     assert stats.weight_sum == X.shape[0]
     assert_allclose(stats.log_norm, log_norm.sum(), rtol=rtol)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        resp_log_resp = np.where(resp > 0, resp * np.log(resp), 0.0).sum()
+    assert_allclose(stats.resp_log_resp, resp_log_resp, rtol=10 * rtol, atol=rtol)
     assert_allclose(nk, ref_nk, rtol=rtol)
     assert_allclose(means, ref_means, rtol=rtol, atol=rtol * 10)
     assert_allclose(covariances, ref_covariances, rtol=rtol, atol=rtol)
@@ -82,7 +91,9 @@ def test_pass_and_update_match_reference_em_step(rng, monkeypatch, kernel, dtype
 def test_score_matches_reference(rng, monkeypatch, kernel, dtype):
     covariance_type = _use(kernel, monkeypatch)
     X, params = _problem(rng, covariance_type, dtype)
-    log_norm, labels, resp = gaussian_score(X, params, covariance_type, want_resp=True)
+    log_norm, labels, resp = gaussian_score(
+        X, _log(params), covariance_type, want_resp=True
+    )
     assert log_norm.dtype == dtype and resp.dtype == dtype
 
     wlp = reference.weighted_log_prob(X.astype(np.float64), *params, covariance_type)
@@ -93,7 +104,7 @@ def test_score_matches_reference(rng, monkeypatch, kernel, dtype):
     confident = np.sort(wlp, axis=1)[:, -1] - np.sort(wlp, axis=1)[:, -2] > 1e-3
     assert_array_equal(labels[confident], wlp.argmax(axis=1)[confident])
 
-    _, labels_only, no_resp = gaussian_score(X, params, covariance_type)
+    _, labels_only, no_resp = gaussian_score(X, _log(params), covariance_type)
     assert no_resp is None
     assert_array_equal(labels_only, labels)
 
@@ -138,9 +149,11 @@ def test_sample_weights_equal_repeated_rows(rng, monkeypatch, kernel):
     X, params = _problem(rng, covariance_type, np.float64, n_samples=60)
     counts = rng.integers(0, 4, size=X.shape[0]).astype(np.float64)
 
-    weighted = gaussian_pass(RowData(X, counts), params, covariance_type)
+    weighted = gaussian_pass(RowData(X, counts), _log(params), covariance_type)
     repeated = gaussian_pass(
-        RowData(np.repeat(X, counts.astype(int), axis=0)), params, covariance_type
+        RowData(np.repeat(X, counts.astype(int), axis=0)),
+        _log(params),
+        covariance_type,
     )
     assert weighted.weight_sum == repeated.weight_sum
     assert_allclose(weighted.log_norm, repeated.log_norm, rtol=1e-10)

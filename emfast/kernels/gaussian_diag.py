@@ -11,7 +11,7 @@ Statistics, centred on ``means_t``: ``s1[l, k] = sum r (x_l - mu_lk)`` and
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, posterior_row
+from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 
 
 @jit
@@ -31,7 +31,20 @@ def log_prob_row(x, const, means_t, prec_t, diff, log_prob):
 
 
 @jit(parallel=True)
-def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
+def stats(
+    X,
+    sample_weight,
+    const,
+    means_t,
+    prec_t,
+    chunk_rows,
+    with_entropy,
+    ll,
+    ent,
+    nk,
+    s1,
+    s2,
+):
     """E-step fused with the statistics ``nk``, ``s1`` and diagonal ``s2``."""
     n_samples, n_features = X.shape
     n_components = const.shape[0]
@@ -47,6 +60,7 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
         s1_c[:] = 0.0
         s2_c[:] = 0.0
         ll_c = 0.0
+        ent_c = 0.0
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             weight = sample_weight[i] if weighted else 1.0
             if weight == 0.0:
@@ -56,6 +70,8 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
             ll_c += weight * log_norm
             if log_norm == -np.inf:  # every log-density underflowed
                 continue
+            if with_entropy:
+                ent_c += resp_log_resp(resp, log_prob, log_norm)
             for k in range(n_components):
                 nk_c[k] += resp[k]
             for l in range(n_features):
@@ -64,6 +80,7 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
                     s1_c[l, k] += r_diff
                     s2_c[l, k] += r_diff * diff[l, k]
         ll[c] = ll_c
+        ent[c] = ent_c
 
 
 @jit(parallel=True)

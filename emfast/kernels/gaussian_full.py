@@ -17,7 +17,7 @@ accumulated in float64 whatever the dtype of ``X``.
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, posterior_row
+from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 
 
 @jit
@@ -43,12 +43,26 @@ def log_prob_row(x, const, means_t, prec_t, diff, y, log_prob):
 
 
 @jit(parallel=True)
-def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
+def stats(
+    X,
+    sample_weight,
+    const,
+    means_t,
+    prec_t,
+    chunk_rows,
+    with_entropy,
+    ll,
+    ent,
+    nk,
+    s1,
+    s2,
+):
     """E-step fused with the M-step statistics over the chunks of ``X``.
 
     Chunk ``c`` covers rows ``[c * chunk_rows, (c + 1) * chunk_rows)`` and writes
-    ``ll[c]`` (sum of weighted log p(x)), ``nk[c]``, ``s1[c]``, ``s2[c]``.
-    ``sample_weight`` is empty for unit weights.
+    ``ll[c]`` (sum of weighted log p(x)), ``ent[c]`` (``sum r log p(k|x)``, only
+    computed ``with_entropy``, for variational bounds), ``nk[c]``, ``s1[c]``,
+    ``s2[c]``. ``sample_weight`` is empty for unit weights.
     """
     n_samples, n_features = X.shape
     n_components = const.shape[0]
@@ -66,6 +80,7 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
         s1_c[:] = 0.0
         s2_c[:] = 0.0
         ll_c = 0.0
+        ent_c = 0.0
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             weight = sample_weight[i] if weighted else 1.0
             if weight == 0.0:
@@ -75,6 +90,8 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
             ll_c += weight * log_norm
             if log_norm == -np.inf:  # every log-density underflowed
                 continue
+            if with_entropy:
+                ent_c += resp_log_resp(resp, log_prob, log_norm)
             for k in range(n_components):
                 nk_c[k] += resp[k]
             for l in range(n_features):
@@ -86,6 +103,7 @@ def stats(X, sample_weight, const, means_t, prec_t, chunk_rows, ll, nk, s1, s2):
                     for k in range(n_components):
                         s2_c[l, j, k] += r_diff[l, k] * diff[j, k]
         ll[c] = ll_c
+        ent[c] = ent_c
 
 
 @jit(parallel=True)

@@ -20,7 +20,7 @@ BLAS must run single-threaded inside the ``prange`` (see
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, posterior_row
+from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 
 # rows per GEMM tile of the Mahalanobis step: keeps Y (tile x K*D) near 256 KiB
 _TILE_VALUES = 32768
@@ -65,7 +65,9 @@ def stats(
     offsets_t,
     centers_t,
     chunk_rows,
+    with_entropy,
     ll,
+    ent,
     nk,
     s1,
     s2,
@@ -91,6 +93,7 @@ def stats(
         Y = np.empty((tile, n_features * n_components), dtype=dtype)
         log_prob = np.empty((tile, n_components), dtype=dtype)
         ll_c = 0.0
+        ent_c = 0.0
         for t0 in range(0, rows, tile):
             t1 = min(t0 + tile, rows)
             np.dot(xs[t0:t1], prec_all, Y[: t1 - t0])
@@ -101,7 +104,10 @@ def stats(
                     continue
                 log_norm = posterior_row(log_prob[t], weight, resp[t0 + t])
                 ll_c += weight * log_norm
+                if with_entropy:
+                    ent_c += resp_log_resp(resp[t0 + t], log_prob[t], log_norm)
         ll[c] = ll_c
+        ent[c] = ent_c
 
         nk_c = nk[c]
         s1_c = s1[c]

@@ -17,7 +17,7 @@ scatter is the total scatter about ``c`` (computed once per fit by
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, posterior_row
+from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 
 
 @jit
@@ -50,7 +50,9 @@ def stats(
     prec_chol,
     means_prec_t,
     chunk_rows,
+    with_entropy,
     ll,
+    ent,
     nk,
     s1,
 ):
@@ -67,6 +69,7 @@ def stats(
         nk_c[:] = 0.0
         s1_c[:] = 0.0
         ll_c = 0.0
+        ent_c = 0.0
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             weight = sample_weight[i] if weighted else 1.0
             if weight == 0.0:
@@ -77,6 +80,8 @@ def stats(
             ll_c += weight * log_norm
             if log_norm == -np.inf:  # every log-density underflowed
                 continue
+            if with_entropy:
+                ent_c += resp_log_resp(resp, log_prob, log_norm)
             for k in range(n_components):
                 nk_c[k] += resp[k]
             for l in range(n_features):
@@ -84,6 +89,7 @@ def stats(
                 for k in range(n_components):
                     s1_c[l, k] += resp[k] * (x_l - means_t[l, k])
         ll[c] = ll_c
+        ent[c] = ent_c
 
 
 @jit(parallel=True)

@@ -46,6 +46,19 @@ def posterior_row(log_prob, weight, resp):
 
 
 @jit
+def resp_log_resp(resp, log_prob, log_norm):
+    """``sum_k resp_k (log_prob_k - log_norm)``: the row's ``w sum p log p``.
+
+    Zero responsibilities contribute nothing (``0 log 0 = 0``).
+    """
+    total = 0.0
+    for k in range(resp.shape[0]):
+        if resp[k] > 0.0:
+            total += resp[k] * (log_prob[k] - log_norm)
+    return total
+
+
+@jit
 def logsumexp(log_prob):
     """``log(sum(exp(log_prob)))`` of a 1-D array (``-inf`` if all are ``-inf``)."""
     top = log_prob[0]

@@ -33,7 +33,10 @@ GEMM_MIN_FEATURES = 6
 
 
 class KernelPlan(NamedTuple):
-    """A kernel pair with its arguments and the per-chunk shapes of its sums."""
+    """A kernel pair with its arguments and the per-chunk shapes of its sums.
+
+    The sums are ``ll``, ``ent``, ``nk``, ``s1`` and (full, diag) ``s2``.
+    """
 
     kind: str
     stats: object
@@ -64,9 +67,11 @@ def log_det_cholesky(precisions_chol, covariance_type, n_features):
     return n_features * np.log(precisions_chol)
 
 
-def plan(weights, means, precisions_chol, covariance_type, dtype, shift):
+def plan(log_weights, means, precisions_chol, covariance_type, dtype, shift):
     """The kernels for these parameters, with arguments in ``dtype``.
 
+    ``log_weights`` is the per-component additive term of the log-density (log
+    mixing weights for EM; variational models add their expectations to it).
     ``shift`` is the point rows are centred on before products (the data mean in
     a fit): it keeps GEMM and tied products free of a large common offset.
     """
@@ -76,12 +81,11 @@ def plan(weights, means, precisions_chol, covariance_type, dtype, shift):
     means = np.asarray(means, dtype=np.float64)
     chol = np.asarray(precisions_chol, dtype=np.float64)
     shift = np.asarray(shift, dtype=np.float64)
-    with np.errstate(divide="ignore"):  # a zero weight is a -inf log-weight
-        const = (
-            np.log(np.asarray(weights, dtype=np.float64))
-            + log_det_cholesky(chol, covariance_type, D)
-            - 0.5 * D * math.log(2 * math.pi)
-        )
+    const = (
+        np.asarray(log_weights, dtype=np.float64)
+        + log_det_cholesky(chol, covariance_type, D)
+        - 0.5 * D * math.log(2 * math.pi)
+    )
 
     def cast(a):
         return np.ascontiguousarray(a, dtype=dtype)
@@ -95,7 +99,7 @@ def plan(weights, means, precisions_chol, covariance_type, dtype, shift):
             gaussian_full.score,
             args,
             args,
-            [(), (K,), (D, K), (D, D, K)],
+            [(), (), (K,), (D, K), (D, D, K)],
         )
     if kind == "full_gemm":
         centred = means - shift
@@ -109,7 +113,7 @@ def plan(weights, means, precisions_chol, covariance_type, dtype, shift):
             gaussian_full_gemm.score,
             stats_args,
             score_args,
-            [(), (K,), (D, K), (K, D, D)],
+            [(), (), (K,), (D, K), (K, D, D)],
         )
     if kind == "tied":
         means_prec_t = ((means - shift) @ chol).T
@@ -121,7 +125,7 @@ def plan(weights, means, precisions_chol, covariance_type, dtype, shift):
             gaussian_tied.score,
             stats_args,
             score_args,
-            [(), (K,), (D, K)],
+            [(), (), (K,), (D, K)],
         )
     precisions = chol**2
     if covariance_type == "spherical":
@@ -133,5 +137,5 @@ def plan(weights, means, precisions_chol, covariance_type, dtype, shift):
         gaussian_diag.score,
         args,
         args,
-        [(), (K,), (D, K), (D, K)],
+        [(), (), (K,), (D, K), (D, K)],
     )

@@ -42,6 +42,8 @@ class GaussianStats:
         Tied passes: ``sum w (x - shift)(x - shift)^T`` and ``shift``.
     deficit : ndarray or None
         Tied initialisation: ``sum (w - sum_k r) x x^T``.
+    resp_log_resp : float
+        ``sum r log p(k | x)`` (nan unless asked for).
     """
 
     centers: np.ndarray
@@ -53,32 +55,58 @@ class GaussianStats:
     scatter: np.ndarray | None = None
     shift: np.ndarray | None = None
     deficit: np.ndarray | None = None
+    resp_log_resp: float = math.nan
 
 
-def gaussian_pass(data, params, covariance_type):
-    """E-step + statistics over ``data`` under ``params`` (weights, means, prec_chol).
+def log_weights(weights):
+    """``log(weights)`` in float64; a zero weight gives -inf silently."""
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(weights, dtype=np.float64))
+
+
+def gaussian_pass(data, params, covariance_type, *, with_entropy=False):
+    """E-step + statistics over ``data`` under ``params``.
+
+    Parameters
+    ----------
+    data : RowData
+    params : tuple
+        ``(log_weights, means, precisions_chol)``; ``log_weights`` is the
+        per-component additive log term (see
+        :func:`emfast.mixture._gaussian_kernels.plan`).
+    covariance_type : str
+    with_entropy : bool
+        Also sum ``r log p(k | x)`` (needed by variational lower bounds).
 
     Returns
     -------
     GaussianStats
     """
-    weights, means, precisions_chol = params
+    log_w, means, precisions_chol = params
     if covariance_type == "tied":
         shift, scatter = data.centred_scatter()
     else:
         shift = data.mean()
-    kernels = plan(weights, means, precisions_chol, covariance_type, data.dtype, shift)
+    kernels = plan(log_w, means, precisions_chol, covariance_type, data.dtype, shift)
 
     def run(X_block, w_block, *out):
-        kernels.stats(X_block, w_block, *kernels.stats_args, _chunks.CHUNK_ROWS, *out)
+        kernels.stats(
+            X_block,
+            w_block,
+            *kernels.stats_args,
+            _chunks.CHUNK_ROWS,
+            with_entropy,
+            *out,
+        )
 
-    log_norm, nk, s1, *rest = data.sum_chunks(run, kernels.shapes)
+    log_norm, resp_log_resp, nk, s1, *rest = data.sum_chunks(run, kernels.shapes)
     stats = GaussianStats(
         centers=np.asarray(means, dtype=np.float64),
         log_norm=float(log_norm),
         weight_sum=data.weight_sum,
         nk=nk,
         s1=s1.T.copy(),
+        resp_log_resp=float(resp_log_resp) if with_entropy else math.nan,
     )
     if kernels.kind == "full":
         stats.s2 = symmetrise_upper(rest[0].transpose(2, 0, 1))
@@ -94,17 +122,20 @@ def gaussian_pass(data, params, covariance_type):
 def gaussian_score(X, params, covariance_type, want_resp=False):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
 
+    ``params`` is ``(log_weights, means, precisions_chol)`` as for
+    :func:`gaussian_pass`.
+
     Returns
     -------
     log_norm : ndarray (n_samples,) of X.dtype
     labels : ndarray (n_samples,) of intp
     resp : ndarray (n_samples, n_components) of X.dtype, or None
     """
-    weights, means, precisions_chol = params
+    log_w, means, precisions_chol = params
     n_samples = X.shape[0]
     n_components = means.shape[0]
     shift = np.asarray(means, dtype=np.float64).mean(axis=0)
-    kernels = plan(weights, means, precisions_chol, covariance_type, X.dtype, shift)
+    kernels = plan(log_w, means, precisions_chol, covariance_type, X.dtype, shift)
     log_norm = np.empty(n_samples, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)

@@ -20,7 +20,12 @@ from emfast._validation import (
 )
 from emfast.mixture._data import RowData
 from emfast.mixture._em import run_em
-from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score, resp_pass
+from emfast.mixture._gaussian_pass import (
+    gaussian_pass,
+    gaussian_score,
+    log_weights,
+    resp_pass,
+)
 from emfast.mixture._gaussian_update import (
     covariances_from_precisions,
     estimate_gaussian_parameters,
@@ -264,7 +269,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """One fused pass (E-step + statistics) and the M-step."""
         stats = gaussian_pass(
             data,
-            (params.weights, params.means, params.precisions_cholesky),
+            (log_weights(params.weights), params.means, params.precisions_cholesky),
             self.covariance_type,
         )
         nk, means, covariances = estimate_gaussian_parameters(
@@ -369,7 +374,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         with serial_blas():
             return gaussian_score(
                 X,
-                (self.weights_, self.means_, self.precisions_cholesky_),
+                (log_weights(self.weights_), self.means_, self.precisions_cholesky_),
                 self.covariance_type,
                 want_resp=want_resp,
             )
