@@ -13,6 +13,7 @@ import importlib
 
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight
 
 _MIXTURE_HELPERS = {
     "_check_means",
@@ -22,7 +23,13 @@ _MIXTURE_HELPERS = {
     "_compute_precision_cholesky_from_precisions",
 }
 
-__all__ = ["Interval", "StrOptions", "_fit_context", *sorted(_MIXTURE_HELPERS)]
+__all__ = [
+    "Interval",
+    "StrOptions",
+    "_check_sample_weight",
+    "_fit_context",
+    *sorted(_MIXTURE_HELPERS),
+]
 
 
 def __getattr__(name):

@@ -9,6 +9,7 @@ inside its mixture code, with the same messages.
 from contextlib import contextmanager
 
 import numpy as np
+from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
 from emfast import _sklearn
@@ -31,6 +32,38 @@ def validate_rows(estimator, X, *, reset, ensure_min_samples=1):
         ensure_min_samples=ensure_min_samples,
     )
     return np.ascontiguousarray(X)
+
+
+def validate_chunk(X_chunk, n_features, estimator_name):
+    """One chunk of rows as a float array, with scikit-learn's checks.
+
+    ``n_features`` is the width of the chunks seen so far (None for the first).
+    """
+    X_chunk = check_array(
+        X_chunk,
+        dtype=list(FLOAT_DTYPES),
+        ensure_min_samples=0,
+        estimator=estimator_name,
+    )
+    if n_features is not None and X_chunk.shape[1] != n_features:
+        raise ValueError(
+            f"A chunk has {X_chunk.shape[1]} features but the previous chunks had "
+            f"{n_features}."
+        )
+    return X_chunk
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Non-negative, finite float64 weights of the right length, not all zero."""
+    if sample_weight is None:
+        return None
+    sample_weight = _sklearn._check_sample_weight(
+        sample_weight,
+        np.empty((n_samples, 0)),
+        dtype=np.float64,
+        ensure_non_negative=True,
+    )
+    return np.ascontiguousarray(sample_weight)
 
 
 def check_n_samples(n_samples, n_components):

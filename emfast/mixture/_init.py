@@ -74,12 +74,13 @@ class RandomResp:
             yield resp
 
 
-def initial_resp(X, n_components, init_params, random_state):
+def initial_resp(data, n_components, init_params, random_state):
     """The responsibilities scikit-learn's ``_initialize_parameters`` would build.
 
     Parameters
     ----------
-    X : ndarray (n_samples, n_features)
+    data : Rows
+        The training rows (``data.X`` is needed by the k-means inits).
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : numpy.random.RandomState
@@ -87,27 +88,74 @@ def initial_resp(X, n_components, init_params, random_state):
     Returns
     -------
     AssignedResp or RandomResp
+
+    Notes
+    -----
+    With sample weights, k-means and k-means++ weigh the rows as scikit-learn's
+    ``KMeans`` and ``kmeans_plusplus`` do, and 'random_from_data' draws rows with
+    probability proportional to their weight (without replacement, by the
+    exponential-keys method, which streams); zero-weight rows are never drawn.
     """
-    n_samples = X.shape[0]
+    n_samples = data.n_samples
+    weights = data.sample_weight if data.weighted else None
+    if init_params in ("kmeans", "k-means++") and data.X is None:
+        raise ValueError(
+            f"init_params={init_params!r} needs all rows in memory; with chunked "
+            "input use init_params='random' or 'random_from_data', or give "
+            "weights_init, means_init and precisions_init."
+        )
     if init_params == "kmeans":
         from sklearn.cluster import KMeans
 
         labels = (
             KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-            .fit(X)
+            .fit(data.X, sample_weight=weights)
             .labels_
         )
         return AssignedResp(
-            np.arange(n_samples), labels, n_samples, n_components, X.dtype
+            np.arange(n_samples), labels, n_samples, n_components, data.dtype
         )
     if init_params == "random":
-        return RandomResp(random_state, n_samples, n_components, X.dtype)
+        return RandomResp(random_state, n_samples, n_components, data.dtype)
     if init_params == "random_from_data":
-        rows = random_state.choice(n_samples, size=n_components, replace=False)
+        if data.weighted:
+            rows = _weighted_rows(data, n_components, random_state)
+        else:
+            rows = random_state.choice(n_samples, size=n_components, replace=False)
     elif init_params == "k-means++":
         from sklearn.cluster import kmeans_plusplus
 
-        _, rows = kmeans_plusplus(X, n_components, random_state=random_state)
+        _, rows = kmeans_plusplus(
+            data.X, n_components, random_state=random_state, sample_weight=weights
+        )
     else:  # parameter validation rejects anything else first
         raise ValueError(f"Unknown init_params {init_params!r}")
-    return AssignedResp(rows, np.arange(n_components), n_samples, n_components, X.dtype)
+    return AssignedResp(
+        rows, np.arange(n_components), n_samples, n_components, data.dtype
+    )
+
+
+def _weighted_rows(data, n_rows, random_state):
+    """Draw ``n_rows`` distinct rows with probability proportional to weight.
+
+    Efraimidis-Spirakis: keep the rows with the largest ``log(u) / w``; one
+    uniform per row, drawn block by block, so chunked input gives the same rows.
+    """
+    best_keys = np.empty(0)
+    best_rows = np.empty(0, dtype=np.intp)
+    start = 0
+    for _, w_block in data.blocks():
+        u = random_state.uniform(size=w_block.shape[0])
+        with np.errstate(divide="ignore"):
+            keys = np.log(u) / w_block  # zero weight: -inf, never drawn
+        keys = np.concatenate([best_keys, keys])
+        rows = np.concatenate([best_rows, start + np.arange(w_block.shape[0])])
+        keep = np.argsort(-keys, kind="stable")[:n_rows]
+        best_keys, best_rows = keys[keep], rows[keep]
+        start += w_block.shape[0]
+    if best_rows.shape[0] < n_rows or np.isneginf(best_keys).any():
+        raise ValueError(
+            f"init_params='random_from_data' needs at least n_components={n_rows} "
+            "rows with a positive sample weight."
+        )
+    return best_rows

@@ -2,46 +2,29 @@
 
 import math
 from numbers import Integral, Real
-from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from emfast import _sklearn
 from emfast._numba import serial_blas
 from emfast._sklearn import Interval, StrOptions, _fit_context
 from emfast._validation import (
     check_gaussian_init,
     check_n_samples,
+    check_sample_weight,
     restore_on_error,
     validate_rows,
 )
-from emfast.mixture._data import RowData
+from emfast.mixture import _gaussian_model as model
+from emfast.mixture import _gaussian_stream as stream
+from emfast.mixture._data import ChunkedRows, RowData, is_chunk_source
 from emfast.mixture._em import run_em
-from emfast.mixture._gaussian_pass import (
-    gaussian_pass,
-    gaussian_score,
-    log_weights,
-    resp_pass,
-)
-from emfast.mixture._gaussian_update import (
-    covariances_from_precisions,
-    estimate_gaussian_parameters,
-    precisions_cholesky,
-    precisions_from_cholesky,
-)
-from emfast.mixture._init import DenseResp, initial_resp
-
-
-class GaussianParams(NamedTuple):
-    """Parameters of a Gaussian mixture, in scikit-learn's ``_get_parameters`` order."""
-
-    weights: np.ndarray
-    means: np.ndarray
-    covariances: np.ndarray
-    precisions_cholesky: np.ndarray
+from emfast.mixture._gaussian_model import GaussianParams
+from emfast.mixture._gaussian_pass import gaussian_score, log_weights
+from emfast.mixture._gaussian_stream import DEFAULT_DECAY
+from emfast.mixture._init import DenseResp
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -197,7 +180,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Estimate the parameters with the EM algorithm.
 
         Fits ``n_init`` times (once when warm-starting) and keeps the parameters
@@ -206,49 +189,64 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one row per sample.
+        X : array-like of shape (n_samples, n_features), or a chunk source
+            Training data, one row per sample: an array (``numpy.memmap``
+            works without loading it), or, for data read piece by piece, a
+            callable returning an iterable of chunks (or a re-iterable such as a
+            list of arrays). A chunk is a 2-D array of rows or a
+            ``(rows, sample_weight)`` pair. EM reads the chunks once per
+            iteration; the result equals the fit on the concatenated rows.
         y : Ignored
             Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: a row of weight 2 counts as two copies of it,
+            weight 0 drops it.
 
         Returns
         -------
         self : GaussianMixture
             The fitted mixture.
         """
-        self._fit(X)
+        self._fit(X, sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Fit as :meth:`fit` does, then return the most probable component of X.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one row per sample.
+        X : array-like of shape (n_samples, n_features), or a chunk source
+            Training data (see :meth:`fit`).
         y : Ignored
             Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights (see :meth:`fit`).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
             Component labels (the same as ``fit(X).predict(X)``).
         """
-        X = self._fit(X)
-        return self._score(X)[1]
+        data = self._fit(X, sample_weight)
+        if data.X is not None:
+            return self._score(data.X)[1]
+        return np.concatenate([self._score(X_block)[1] for X_block, _ in data.blocks()])
 
-    def _fit(self, X):
-        """Fit on ``X``; return the validated array. Restores state on failure."""
+    def _fit(self, X, sample_weight):
+        """Fit; return the training rows. Restores the state on failure."""
         with restore_on_error(self), serial_blas():
             warm = self.warm_start and hasattr(self, "converged_")
-            X = validate_rows(self, X, reset=not warm, ensure_min_samples=2)
-            check_n_samples(X.shape[0], self.n_components)
-            init = check_gaussian_init(self, X.shape[1])
-            data = RowData(X)
+            data = self._training_rows(X, sample_weight, reset=not warm)
+            check_n_samples(data.n_samples, self.n_components)
+            init = check_gaussian_init(self, data.n_features)
             result = run_em(
-                lambda random_state: self._initial_params(data, random_state, init),
-                lambda params: self._em_step(data, params),
+                lambda random_state: model.initial_params(
+                    data, random_state, init, self
+                ),
+                lambda params: model.em_step(
+                    data, params, self.covariance_type, self.reg_covar
+                ),
                 n_init=self.n_init,
                 max_iter=self.max_iter,
                 tol=self.tol,
@@ -258,68 +256,95 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 verbose=self.verbose,
                 verbose_interval=self.verbose_interval,
             )
-            self._set_parameters(result.state, dtype=X.dtype)
+            self._set_parameters(result.state, dtype=data.dtype)
+            self.__dict__.pop("_stream_stats", None)  # a full fit ends any stream
             self.converged_ = result.converged
             self.n_iter_ = result.n_iter
             self.lower_bound_ = result.lower_bound
             self.lower_bounds_ = result.lower_bounds
-        return X
+        return data
 
-    def _em_step(self, data, params):
-        """One fused pass (E-step + statistics) and the M-step."""
-        stats = gaussian_pass(
-            data,
-            (log_weights(params.weights), params.means, params.precisions_cholesky),
-            self.covariance_type,
-        )
-        nk, means, covariances = estimate_gaussian_parameters(
-            stats, self.reg_covar, self.covariance_type
-        )
-        params = GaussianParams(
-            nk / nk.sum(),
-            means,
-            covariances,
-            precisions_cholesky(covariances, self.covariance_type, data.dtype),
-        )
-        return params, stats.log_norm / stats.weight_sum
+    def partial_fit(self, X, y=None, sample_weight=None, *, decay=DEFAULT_DECAY):
+        """Update the model with one batch of rows (stepwise, online EM).
 
-    def _initial_params(self, data, random_state, init):
-        """Starting parameters of one init, drawn as scikit-learn draws them."""
-        weights_init, means_init, precisions_init = init
-        if weights_init is None or means_init is None or precisions_init is None:
-            resp = initial_resp(
-                data.X, self.n_components, self.init_params, random_state
-            )
-            return self._params_from_resp(data, resp, init)
-        return self._params_from_resp(data, None, init)
+        The first call initialises the parameters from the batch (with
+        ``init_params``, or the ``*_init`` values) and takes one EM step on it.
+        Each later call computes the batch's sufficient statistics under the
+        current parameters, moves the running statistics towards them with step
+        ``(t + 2) ** -decay`` (t = number of earlier batches) and runs the M-step
+        on the result. Feed shuffled batches; after about as many rows as a few
+        full-batch iterations see, the fit is close to the full-batch one.
 
-    def _params_from_resp(self, data, resp, init):
-        """scikit-learn's ``_initialize``: statistics of ``resp``, then user values."""
-        weights_init, means_init, precisions_init = init
-        cov_type = self.covariance_type
-        weights = means = covariances = None
-        if resp is not None:
-            centers = np.broadcast_to(data.mean(), (resp.n_components, data.n_features))
-            if resp.replayable:  # first pass: the means, to centre the second on
-                first = resp_pass(data, resp.blocks(), centers, "diag")
-                centers = estimate_gaussian_parameters(first, 0.0, "diag")[1]
-            stats = resp_pass(data, resp.blocks(), centers, cov_type)
-            nk, means, covariances = estimate_gaussian_parameters(
-                stats, self.reg_covar, cov_type
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One batch of rows (the first must have at least ``n_components``).
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+        decay : float in (0.5, 1], default=0.6
+            Forgetting exponent of the step size.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        with restore_on_error(self), serial_blas():
+            first = not hasattr(self, "_stream_stats")
+            rho = 1.0 if first else stream.step_size(self._stream_steps, decay)
+            X = validate_rows(self, X, reset=first)
+            data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+            if first:
+                self._validate_params()
+                check_n_samples(X.shape[0], self.n_components)
+                init = check_gaussian_init(self, X.shape[1])
+                random_state = check_random_state(self.random_state)
+                params = model.initial_params(data, random_state, init, self)
+                self._stream_steps = 0
+            else:
+                params = GaussianParams(
+                    *(np.asarray(p, dtype=np.float64) for p in self._get_parameters())
+                )
+            batch = stream.per_unit_weight(
+                model.e_step(data, params, self.covariance_type)
             )
-            weights = nk / data.weight_sum
-        if weights_init is not None:
-            weights = np.asarray(weights_init, dtype=np.float64)
-        if means_init is not None:
-            means = np.asarray(means_init, dtype=np.float64)
-        if precisions_init is None:
-            precisions_chol = precisions_cholesky(covariances, cov_type, data.dtype)
-        else:
-            precisions_chol = _sklearn._compute_precision_cholesky_from_precisions(
-                np.asarray(precisions_init, dtype=np.float64), cov_type, xp=np
+            running = batch if first else stream.blend(self._stream_stats, batch, rho)
+            new = model.m_step(running, self.covariance_type, self.reg_covar, X.dtype)
+            self._set_parameters(new, dtype=X.dtype)
+            self._stream_stats = running
+            self._stream_steps += 1
+            self.n_iter_ = self._stream_steps
+            self.lower_bound_ = batch.log_norm
+            self.lower_bounds_ = [*getattr(self, "lower_bounds_", []), batch.log_norm]
+            self.converged_ = False
+        return self
+
+    def _training_rows(self, X, sample_weight, reset):
+        """Validated training rows as a :class:`~emfast.mixture._data.Rows`."""
+        if not is_chunk_source(X):
+            X = validate_rows(self, X, reset=reset, ensure_min_samples=2)
+            return RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+        if sample_weight is not None:
+            raise ValueError(
+                "With chunked input, give the sample weights inside the chunks as "
+                "(rows, sample_weight) pairs."
             )
-            covariances = covariances_from_precisions(precisions_init, cov_type)
-        return GaussianParams(weights, means, covariances, precisions_chol)
+        data = ChunkedRows(X, type(self).__name__)
+        check_n_samples(data.n_samples, 2)  # scikit-learn's ensure_min_samples=2
+        self._check_chunked_features(data.n_features, reset)
+        return data
+
+    def _check_chunked_features(self, n_features, reset):
+        """``validate_data``'s feature-count bookkeeping, for chunked input."""
+        if reset:
+            self.n_features_in_ = n_features
+            self.__dict__.pop("feature_names_in_", None)
+        elif n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
 
     # ------------------------------------------------------ scikit-learn hooks
     def _get_parameters(self):
@@ -329,19 +354,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _set_parameters(self, params, dtype=None):
         """Set the fitted arrays (in ``dtype``, default: as given) and precisions_."""
-        weights, means, covariances, precisions_chol = params
         if dtype is None:
-            dtype = np.result_type(means, np.float32)
-        self.weights_ = np.asarray(weights, dtype=dtype)
-        self.means_ = np.asarray(means, dtype=dtype)
-        self.covariances_ = np.asarray(covariances, dtype=dtype)
-        self.precisions_cholesky_ = np.asarray(precisions_chol, dtype=dtype)
-        self.precisions_ = np.asarray(
-            precisions_from_cholesky(
-                np.asarray(precisions_chol, dtype=np.float64), self.covariance_type
-            ),
-            dtype=dtype,
-        )
+            dtype = np.result_type(params[1], np.float32)
+        for name, value in model.fitted_arrays(
+            params, self.covariance_type, dtype
+        ).items():
+            setattr(self, name, value)
 
     def _initialize(self, X, resp):
         """scikit-learn's ``_initialize``: parameters from given responsibilities.
@@ -351,22 +369,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         X = np.ascontiguousarray(X)
         init = (self.weights_init, self.means_init, self.precisions_init)
-        params = self._params_from_resp(RowData(X), DenseResp(resp), init)
+        params = model.params_from_resp(
+            RowData(X), DenseResp(resp), init, self.covariance_type, self.reg_covar
+        )
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = (
             np.asarray(p, dtype=X.dtype) for p in params
         )
 
     def _n_parameters(self):
         """Number of free parameters of the model."""
-        n_features = self.means_.shape[1]
-        k = self.n_components
-        cov_params = {
-            "full": k * n_features * (n_features + 1) / 2.0,
-            "diag": k * n_features,
-            "tied": n_features * (n_features + 1) / 2.0,
-            "spherical": k,
-        }[self.covariance_type]
-        return int(cov_params + n_features * k + k - 1)
+        return model.n_parameters(
+            self.n_components, self.means_.shape[1], self.covariance_type
+        )
 
     # -------------------------------------------------------------- inference
     def _score(self, X, want_resp=False):
@@ -396,19 +410,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         return self._score(self._validated(X))[0]
 
-    def score(self, X, y=None):
-        """Mean log-likelihood of the samples in X.
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood of the samples in X (weighted by ``sample_weight``).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
         -------
         log_likelihood : float
         """
-        return float(np.mean(self.score_samples(X)))
+        log_prob = self.score_samples(X)
+        weights = check_sample_weight(sample_weight, log_prob.shape[0])
+        return float(np.average(log_prob, weights=weights))
 
     def predict(self, X):
         """Most probable component of each sample.
@@ -455,33 +472,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "Invalid value for 'n_samples': %d . The sampling requires at "
                 "least one sample." % n_samples
             )
-        n_features = self.means_.shape[1]
         rng = check_random_state(self.random_state)
-        weights = np.asarray(self.weights_, dtype=np.float64)
-        if self.weights_.dtype != np.float64:
-            weights = weights / weights.sum()
-        counts = rng.multinomial(n_samples, weights)
-        means = np.asarray(self.means_, dtype=np.float64)
-        covariances = np.asarray(self.covariances_, dtype=np.float64)
-        if self.covariance_type == "full":
-            parts = [
-                rng.multivariate_normal(m, c, int(n))
-                for m, c, n in zip(means, covariances, counts)
-            ]
-        elif self.covariance_type == "tied":
-            parts = [
-                rng.multivariate_normal(m, covariances, int(n))
-                for m, n in zip(means, counts)
-            ]
-        else:
-            parts = [
-                m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
-                for m, c, n in zip(means, covariances, counts)
-            ]
-        labels = np.concatenate(
-            [np.full(int(n), k, dtype=np.int64) for k, n in enumerate(counts)]
+        return model.sample(
+            self._get_parameters(), self.covariance_type, n_samples, rng
         )
-        return np.vstack(parts), labels
 
     def bic(self, X):
         """Bayesian information criterion of the model on X (lower is better).
