@@ -132,7 +132,7 @@ def test_resp_statistics_match_sklearn_estimates(rng, covariance_type, one_hot):
         source = DenseResp(resp)
     data = RowData(X)
     centers = np.broadcast_to(data.mean(), (n_components, X.shape[1]))
-    stats = resp_pass(data, source.blocks(), centers, covariance_type)
+    stats = resp_pass(data, source, centers, covariance_type)
     nk, means, covariances = estimate_gaussian_parameters(stats, 1e-6, covariance_type)
 
     ref_nk, ref_means, ref_covariances = _estimate_gaussian_parameters(

@@ -44,6 +44,11 @@ class Rows:
         shorter); ``weight_block`` is empty when unweighted."""
         raise NotImplementedError
 
+    def weight_blocks(self):
+        """Yield the sample weights block by block (empty arrays if unweighted)."""
+        for _, w_block in self.blocks():
+            yield w_block
+
     def sum_chunks(self, run_kernel, shapes):
         """Run ``run_kernel(X_block, w_block, *buffers)`` on every block; sum buffers.
 
@@ -241,6 +246,11 @@ def _check_chunk_weights(weights, n_rows):
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise ValueError("Negative values in data passed to `sample_weight`")
     return weights
+
+
+def is_dask_array(X):
+    """Whether ``X`` is a Dask array (checked without importing Dask)."""
+    return type(X).__module__.startswith("dask.array") and hasattr(X, "to_delayed")
 
 
 def is_chunk_source(X):

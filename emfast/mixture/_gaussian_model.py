@@ -65,9 +65,9 @@ def params_from_resp(data, resp, init, covariance_type, reg_covar):
     if resp is not None:
         centers = np.broadcast_to(data.mean(), (resp.n_components, data.n_features))
         if resp.replayable:  # first pass: the means, to centre the second on
-            first = resp_pass(data, resp.blocks(), centers, "diag")
+            first = resp_pass(data, resp, centers, "diag")
             centers = estimate_gaussian_parameters(first, 0.0, "diag")[1]
-        stats = resp_pass(data, resp.blocks(), centers, covariance_type)
+        stats = resp_pass(data, resp, centers, covariance_type)
         nk, means, covariances = estimate_gaussian_parameters(
             stats, reg_covar, covariance_type
         )

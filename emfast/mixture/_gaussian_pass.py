@@ -64,7 +64,7 @@ def log_weights(weights):
         return np.log(np.asarray(weights, dtype=np.float64))
 
 
-def gaussian_pass(data, params, covariance_type, *, with_entropy=False):
+def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=None):
     """E-step + statistics over ``data`` under ``params``.
 
     Parameters
@@ -77,15 +77,22 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False):
     covariance_type : str
     with_entropy : bool
         Also sum ``r log p(k | x)`` (needed by variational lower bounds).
+    shift : ndarray of shape (n_features,), default=None
+        The point rows are centred on inside the kernels; default the data mean.
+        Tied statistics carry the data's total scatter about it only when
+        ``shift`` is None (a block of a larger data set passes the global mean).
 
     Returns
     -------
     GaussianStats
     """
+    if getattr(data, "distributed", False):
+        return data.gaussian_pass(params, covariance_type, with_entropy=with_entropy)
     log_w, means, precisions_chol = params
-    if covariance_type == "tied":
+    scatter = None
+    if shift is None and covariance_type == "tied":
         shift, scatter = data.centred_scatter()
-    else:
+    elif shift is None:
         shift = data.mean()
     kernels = plan(log_w, means, precisions_chol, covariance_type, data.dtype, shift)
 
@@ -113,7 +120,7 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False):
     elif kernels.kind == "full_gemm":
         stats.s2 = 0.5 * (rest[0] + rest[0].transpose(0, 2, 1))
     elif kernels.kind == "tied":
-        stats.shift, stats.scatter = shift, scatter
+        stats.shift, stats.scatter = np.asarray(shift, dtype=np.float64), scatter
     else:
         stats.s2 = rest[0].T.copy()
     return stats
@@ -177,11 +184,12 @@ def _far_row_posteriors(X_far, means, precisions_chol, covariance_type):
     return nearest / nearest.sum(axis=1, keepdims=True)
 
 
-def resp_pass(data, resp_blocks, centers, covariance_type):
+def resp_pass(data, resp, centers, covariance_type):
     """Statistics of given responsibilities, centred on ``centers`` (K, D).
 
-    ``resp_blocks`` yields one ``(rows, n_components)`` array per block of
-    ``data.blocks()``. Full and tied get per-component full scatter (tied also
+    ``resp`` is a responsibility source of :mod:`emfast.mixture._init` (whose
+    ``blocks()`` yield one ``(rows, n_components)`` array per block of
+    ``data.blocks()``) or such an iterable of blocks itself. Full and tied get per-component full scatter (tied also
     the deficit of rows whose responsibilities do not sum to their weight, which
     scikit-learn's initial tied covariance counts); diag and spherical get the
     diagonal.
@@ -201,8 +209,10 @@ def resp_pass(data, resp_blocks, centers, covariance_type):
         (D, D, K) if mode >= moments.FULL else (0, 0, 0),
         (D, D) if mode == moments.FULL_AND_DEFICIT else (0, 0),
     ]
+    if getattr(data, "distributed", False):
+        return data.resp_pass(resp, centers, covariance_type)
     centers_t = np.ascontiguousarray(np.asarray(centers, dtype=np.float64).T)
-    resp_iter = iter(resp_blocks)
+    resp_iter = iter(resp.blocks() if hasattr(resp, "blocks") else resp)
 
     def run(X_block, w_block, *out):
         resp = next(resp_iter)
@@ -225,3 +235,24 @@ def resp_pass(data, resp_blocks, centers, covariance_type):
     if mode == moments.FULL_AND_DEFICIT:
         stats.deficit = symmetrise_upper(deficit)
     return stats
+
+
+def sum_stats(parts):
+    """Sum statistics of disjoint row sets taken under the same parameters.
+
+    Tied scatter is left out (each part's is about its own point); the caller
+    attaches the total scatter.
+    """
+    first = parts[0]
+    total = GaussianStats(
+        centers=first.centers,
+        log_norm=sum(p.log_norm for p in parts),
+        weight_sum=sum(p.weight_sum for p in parts),
+        nk=sum(p.nk for p in parts),
+        s1=sum(p.s1 for p in parts),
+        resp_log_resp=sum(p.resp_log_resp for p in parts),
+    )
+    for name in ("s2", "deficit"):
+        if getattr(first, name) is not None:
+            setattr(total, name, sum(getattr(p, name) for p in parts))
+    return total

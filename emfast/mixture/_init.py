@@ -144,7 +144,7 @@ def _weighted_rows(data, n_rows, random_state):
     best_keys = np.empty(0)
     best_rows = np.empty(0, dtype=np.intp)
     start = 0
-    for _, w_block in data.blocks():
+    for w_block in data.weight_blocks():
         u = random_state.uniform(size=w_block.shape[0])
         with np.errstate(divide="ignore"):
             keys = np.log(u) / w_block  # zero weight: -inf, never drawn

@@ -19,7 +19,7 @@ from emfast._validation import (
 )
 from emfast.mixture import _gaussian_model as model
 from emfast.mixture import _gaussian_stream as stream
-from emfast.mixture._data import ChunkedRows, RowData, is_chunk_source
+from emfast.mixture._data import ChunkedRows, RowData, is_chunk_source, is_dask_array
 from emfast.mixture._em import run_em
 from emfast.mixture._gaussian_model import GaussianParams
 from emfast.mixture._gaussian_pass import gaussian_score, log_weights
@@ -229,6 +229,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             Component labels (the same as ``fit(X).predict(X)``).
         """
         data = self._fit(X, sample_weight)
+        if getattr(data, "distributed", False):
+            return self.predict(X)
         if data.X is not None:
             return self._score(data.X)[1]
         return np.concatenate([self._score(X_block)[1] for X_block, _ in data.blocks()])
@@ -322,6 +324,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _training_rows(self, X, sample_weight, reset):
         """Validated training rows as a :class:`~emfast.mixture._data.Rows`."""
+        if is_dask_array(X):
+            from emfast.dask import DaskRows
+
+            data = DaskRows(X, sample_weight, type(self).__name__)
+            check_n_samples(data.n_samples, 2)
+            self._check_chunked_features(data.n_features, reset)
+            return data
         if not is_chunk_source(X):
             X = validate_rows(self, X, reset=reset, ensure_min_samples=2)
             return RowData(X, check_sample_weight(sample_weight, X.shape[0]))
@@ -397,18 +406,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_rows(self, X, reset=False)
 
+    def _infer(self, X, what):
+        """``score`` / ``labels`` / ``proba`` of X (lazily for a Dask array)."""
+        if is_dask_array(X):
+            from emfast.dask import score_lazily
+
+            check_is_fitted(self)
+            self._check_chunked_features(X.shape[1], reset=False)
+            params = (
+                log_weights(self.weights_),
+                self.means_,
+                self.precisions_cholesky_,
+            )
+            return score_lazily(
+                X, params, self.covariance_type, what, self.n_components
+            )
+        log_norm, labels, resp = self._score(self._validated(X), what == "proba")
+        return {"score": log_norm, "labels": labels, "proba": resp}[what]
+
     def score_samples(self, X):
         """Log-likelihood of each sample under the model.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A Dask array gives a lazy Dask array.
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return self._score(self._validated(X))[0]
+        return self._infer(X, "score")
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood of the samples in X (weighted by ``sample_weight``).
@@ -423,7 +451,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         log_likelihood : float
         """
-        log_prob = self.score_samples(X)
+        log_prob = np.asarray(self.score_samples(X))  # computes a Dask result
         weights = check_sample_weight(sample_weight, log_prob.shape[0])
         return float(np.average(log_prob, weights=weights))
 
@@ -433,12 +461,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A Dask array gives a lazy Dask array.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._score(self._validated(X))[1]
+        return self._infer(X, "labels")
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample.
@@ -446,12 +475,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A Dask array gives a lazy Dask array.
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        return self._score(self._validated(X), want_resp=True)[2]
+        return self._infer(X, "proba")
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture (as scikit-learn draws them).
