@@ -31,7 +31,14 @@ setup(
         "scikit-learn>=1.9,<1.11",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4"],
+        # the test extra pulls the optional parts too, so that one install runs
+        # every test (Dask cluster tests, example scripts that plot)
+        "test": [
+            "pytest>=7",
+            "pytest-benchmark>=4",
+            "dask[distributed]>=2024.1",
+            "matplotlib>=3.7",
+        ],
         "bench": ["asv>=0.6", "pytest-benchmark>=4", "psutil"],
         "dask": ["dask[distributed]>=2024.1"],
         "plot": ["matplotlib>=3.7"],
