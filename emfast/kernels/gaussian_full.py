@@ -11,12 +11,14 @@ Parameters arrive in kernel layout (component axis last):
 Statistics are centred on the means the pass was run with (``means_t``):
 ``s1[l, k] = sum r (x_l - mu_lk)`` and
 ``s2[l, j, k] = sum r (x_l - mu_lk)(x_j - mu_jk)`` (upper triangle, ``l <= j``),
-accumulated in float64 whatever the dtype of ``X``.
+accumulated per tile of rows in the dtype of ``X``, then in float64
+(:mod:`emfast.kernels.accumulate`).
 """
 
 import numpy as np
 
 from emfast._numba import jit, prange
+from emfast.kernels.accumulate import TILE_ROWS, cast_like, flush
 from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 
 
@@ -24,6 +26,7 @@ from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 def log_prob_row(x, const, means_t, prec_t, diff, y, log_prob):
     """Per-component weighted log-density of one row; fills ``diff`` too."""
     n_features, n_components = means_t.shape
+    half = cast_like(0.5, log_prob)
     for l in range(n_features):
         x_l = x[l]
         for k in range(n_components):
@@ -39,7 +42,7 @@ def log_prob_row(x, const, means_t, prec_t, diff, y, log_prob):
         for k in range(n_components):
             log_prob[k] += y[k] * y[k]
     for k in range(n_components):
-        log_prob[k] = const[k] - 0.5 * log_prob[k]
+        log_prob[k] = const[k] - half * log_prob[k]
 
 
 @jit(parallel=True)
@@ -67,20 +70,22 @@ def stats(
     n_samples, n_features = X.shape
     n_components = const.shape[0]
     weighted = sample_weight.shape[0] > 0
+    dtype = X.dtype
     for c in prange(ll.shape[0]):
-        diff = np.empty((n_features, n_components), dtype=X.dtype)
-        y = np.empty(n_components, dtype=X.dtype)
-        log_prob = np.empty(n_components, dtype=X.dtype)
-        resp = np.empty(n_components, dtype=X.dtype)
-        r_diff = np.empty((n_features, n_components))
-        nk_c = nk[c]
-        s1_c = s1[c]
-        s2_c = s2[c]
-        nk_c[:] = 0.0
-        s1_c[:] = 0.0
-        s2_c[:] = 0.0
+        diff = np.empty((n_features, n_components), dtype=dtype)
+        y = np.empty(n_components, dtype=dtype)
+        log_prob = np.empty(n_components, dtype=dtype)
+        resp = np.empty(n_components, dtype=dtype)
+        r_diff = np.empty((n_features, n_components), dtype=dtype)
+        nk_t = np.zeros(n_components, dtype=dtype)
+        s1_t = np.zeros((n_features, n_components), dtype=dtype)
+        s2_t = np.zeros((n_features, n_features, n_components), dtype=dtype)
+        nk[c][:] = 0.0
+        s1[c][:] = 0.0
+        s2[c][:] = 0.0
         ll_c = 0.0
         ent_c = 0.0
+        in_tile = 0
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             weight = sample_weight[i] if weighted else 1.0
             if weight == 0.0:
@@ -93,15 +98,24 @@ def stats(
             if with_entropy:
                 ent_c += resp_log_resp(resp, log_prob, log_norm)
             for k in range(n_components):
-                nk_c[k] += resp[k]
+                nk_t[k] += resp[k]
             for l in range(n_features):
                 for k in range(n_components):
                     r_diff[l, k] = resp[k] * diff[l, k]
-                    s1_c[l, k] += r_diff[l, k]
+                    s1_t[l, k] += r_diff[l, k]
             for l in range(n_features):
                 for j in range(l, n_features):
                     for k in range(n_components):
-                        s2_c[l, j, k] += r_diff[l, k] * diff[j, k]
+                        s2_t[l, j, k] += r_diff[l, k] * diff[j, k]
+            in_tile += 1
+            if in_tile == TILE_ROWS:
+                flush(nk_t, nk[c])
+                flush(s1_t, s1[c])
+                flush(s2_t, s2[c])
+                in_tile = 0
+        flush(nk_t, nk[c])
+        flush(s1_t, s1[c])
+        flush(s2_t, s2[c])
         ll[c] = ll_c
         ent[c] = ent_c
 

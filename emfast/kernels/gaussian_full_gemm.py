@@ -20,6 +20,7 @@ BLAS must run single-threaded inside the ``prange`` (see
 import numpy as np
 
 from emfast._numba import jit, prange
+from emfast.kernels.accumulate import cast_like
 from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 
 # rows per GEMM tile of the Mahalanobis step: keeps Y (tile x K*D) near 256 KiB
@@ -43,6 +44,7 @@ def _centred_rows(X, start, stop, shift, out):
 def _log_prob_tile(Y, rows, const, offsets_t, log_prob):
     """``log_prob[t, k] = const[k] - |Y[t, k-block] - V[:, k]|^2 / 2``."""
     n_features, n_components = offsets_t.shape
+    half = cast_like(0.5, log_prob)
     for t in range(rows):
         for k in range(n_components):
             log_prob[t, k] = 0.0
@@ -52,7 +54,7 @@ def _log_prob_tile(Y, rows, const, offsets_t, log_prob):
                 v = Y[t, base + k] - offsets_t[j, k]
                 log_prob[t, k] += v * v
         for k in range(n_components):
-            log_prob[t, k] = const[k] - 0.5 * log_prob[t, k]
+            log_prob[t, k] = const[k] - half * log_prob[t, k]
 
 
 @jit(parallel=True)

@@ -17,6 +17,7 @@ scatter is the total scatter about ``c`` (computed once per fit by
 import numpy as np
 
 from emfast._numba import jit, prange
+from emfast.kernels.accumulate import TILE_ROWS, cast_like, flush
 from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 
 
@@ -24,8 +25,9 @@ from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
 def log_prob_row(x, shift, const, prec_chol, means_prec_t, x_prec, log_prob):
     """Per-component weighted log-density of one row."""
     n_features, n_components = means_prec_t.shape
+    half = cast_like(0.5, log_prob)
     for j in range(n_features):
-        acc = 0.0
+        acc = x_prec[0] * 0  # zero in the data dtype
         for l in range(j + 1):
             acc += (x[l] - shift[l]) * prec_chol[l, j]
         x_prec[j] = acc
@@ -37,7 +39,7 @@ def log_prob_row(x, shift, const, prec_chol, means_prec_t, x_prec, log_prob):
             y = x_j - means_prec_t[j, k]
             log_prob[k] += y * y
     for k in range(n_components):
-        log_prob[k] = const[k] - 0.5 * log_prob[k]
+        log_prob[k] = const[k] - half * log_prob[k]
 
 
 @jit(parallel=True)
@@ -60,16 +62,18 @@ def stats(
     n_samples, n_features = X.shape
     n_components = const.shape[0]
     weighted = sample_weight.shape[0] > 0
+    dtype = X.dtype
     for c in prange(ll.shape[0]):
-        x_prec = np.empty(n_features, dtype=X.dtype)
-        log_prob = np.empty(n_components, dtype=X.dtype)
-        resp = np.empty(n_components, dtype=X.dtype)
-        nk_c = nk[c]
-        s1_c = s1[c]
-        nk_c[:] = 0.0
-        s1_c[:] = 0.0
+        x_prec = np.zeros(n_features, dtype=dtype)
+        log_prob = np.empty(n_components, dtype=dtype)
+        resp = np.empty(n_components, dtype=dtype)
+        nk_t = np.zeros(n_components, dtype=dtype)
+        s1_t = np.zeros((n_features, n_components), dtype=dtype)
+        nk[c][:] = 0.0
+        s1[c][:] = 0.0
         ll_c = 0.0
         ent_c = 0.0
+        in_tile = 0
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             weight = sample_weight[i] if weighted else 1.0
             if weight == 0.0:
@@ -83,11 +87,18 @@ def stats(
             if with_entropy:
                 ent_c += resp_log_resp(resp, log_prob, log_norm)
             for k in range(n_components):
-                nk_c[k] += resp[k]
+                nk_t[k] += resp[k]
             for l in range(n_features):
                 x_l = x[l]
                 for k in range(n_components):
-                    s1_c[l, k] += resp[k] * (x_l - means_t[l, k])
+                    s1_t[l, k] += resp[k] * (x_l - means_t[l, k])
+            in_tile += 1
+            if in_tile == TILE_ROWS:
+                flush(nk_t, nk[c])
+                flush(s1_t, s1[c])
+                in_tile = 0
+        flush(nk_t, nk[c])
+        flush(s1_t, s1[c])
         ll[c] = ll_c
         ent[c] = ent_c
 
@@ -99,7 +110,7 @@ def score(X, shift, const, prec_chol, means_prec_t, chunk_rows, log_norm, labels
     n_components = const.shape[0]
     want_resp = resp.shape[0] > 0
     for c in prange((n_samples + chunk_rows - 1) // chunk_rows):
-        x_prec = np.empty(n_features, dtype=X.dtype)
+        x_prec = np.zeros(n_features, dtype=X.dtype)
         log_prob = np.empty(n_components, dtype=X.dtype)
         resp_row = np.empty(n_components, dtype=X.dtype)
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):

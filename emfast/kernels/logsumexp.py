@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from emfast._numba import jit
+from emfast.kernels.accumulate import cast_like
 from emfast.kernels.fastexp import exp_nonpositive
 
 # the sum of the exponentials may be reassociated (vectorised); the order is
@@ -36,10 +37,10 @@ def posterior_row(log_prob, weight, resp):
         return -np.inf
     for k in range(n):
         resp[k] = exp_nonpositive(log_prob[k] - top)
-    total = 0.0
-    for k in range(n):
+    total = resp[0]  # in the dtype of resp: no float64 promotion in the loops
+    for k in range(1, n):
         total += resp[k]
-    scale = weight / total
+    scale = cast_like(weight / total, resp)
     for k in range(n):
         resp[k] *= scale
     return top + math.log(total)
