@@ -158,9 +158,10 @@ def run(cases, memory_cases, n_iter, repeats):
     import emfast
 
     threads = numba.get_num_threads()
-    print(f"emfast {emfast.__version__}, scikit-learn {sklearn.__version__}, "
-          f"numba {numba.__version__}, numpy {np.__version__}; {threads} threads "
-          f"(numba) on {os.cpu_count()} CPUs: {cpu_name()}")
+    machine = (f"emfast {emfast.__version__}, scikit-learn {sklearn.__version__}, "
+               f"numba {numba.__version__}, numpy {np.__version__}; {threads} "
+               f"threads (numba) on {os.cpu_count()} CPUs: {cpu_name()}")
+    print(machine)
     print(f"median of {repeats} runs; EM time per iteration over {n_iter} "
           "iterations from identical initial parameters\n")
     print("| case | N | D | K | covariance | dtype | scikit-learn (s) | emfast (s) "
@@ -189,6 +190,7 @@ def run(cases, memory_cases, n_iter, repeats):
         print(f"| {what} | {n_samples:.0e} | {n_features} | {n_components} | "
               f"{covariance_type} | {dtype} | {theirs:.4f} | {ours:.4f} | "
               f"**{ratio:.1f}x** | {diff:.1e} |", flush=True)
+    memory = []
     if memory_cases:
         print("\n| extra peak memory of fit | N | D | K | covariance | dtype "
               "| scikit-learn | emfast |")
@@ -197,10 +199,13 @@ def run(cases, memory_cases, n_iter, repeats):
             theirs = peak_memory("scikit-learn", case)
             ours = peak_memory("emfast", case)
             n_samples, n_features, n_components, covariance_type, dtype = case
+            memory.append(dict(case=list(case), sklearn_bytes=theirs,
+                               emfast_bytes=ours))
             print(f"| fit, 2 iterations | {n_samples:.0e} | {n_features} | "
                   f"{n_components} | {covariance_type} | {dtype} | "
                   f"{theirs / 2**20:.0f} MB | {ours / 2**20:.1f} MB |", flush=True)
-    return rows
+    return {"machine": machine, "repeats": repeats, "iterations": n_iter,
+            "rows": rows, "memory": memory}
 
 
 def main(argv=None):
@@ -211,6 +216,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -233,7 +239,11 @@ def main(argv=None):
         memory = [(50_000, 8, 16, "full", "float64")]
     else:
         cases, memory = STANDARD_CASES, MEMORY_CASES
-    run(cases, [] if args.no_memory else memory, args.iterations, args.repeats)
+    results = run(cases, [] if args.no_memory else memory, args.iterations,
+                  args.repeats)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":
