@@ -17,6 +17,9 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _LAZY = {
     "GaussianMixture": "emfast.mixture.gaussian",
+    "select_n_components": "emfast.mixture.selection",
+    "save_model": "emfast._model_io",
+    "load_model": "emfast._model_io",
     "num_threads": "emfast._numba",
     "warmup": "emfast._warmup",
 }

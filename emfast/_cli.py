@@ -1,0 +1,368 @@
+"""The command line: ``python -m emfast {demo,fit,predict}``.
+
+``fit`` reads a CSV or ``.npy`` file, fits one Gaussian mixture per number of
+components, prints the AIC/BIC table and writes the best model as JSON;
+``predict`` reads such a model and writes labels or probabilities as CSV.
+Expected failures (missing file, bad data, a malformed model file, a fit that
+fails) print one line ``emfast: error: ...`` on stderr and exit with status 1
+(2 for a bad command line), never a traceback, and write no file.
+
+Heavy modules (numba, scikit-learn) are imported only once a command needs them.
+"""
+
+import argparse
+import contextlib
+import os
+import sys
+import warnings
+
+from emfast._errors import CliError
+from emfast._tabular_io import format_csv, read_data
+
+PROG = "python -m emfast"
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+class _UsageError(Exception):
+    """A bad command line (argparse's errors, raised instead of exiting)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(message)
+
+
+def main(argv=None):
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 when a command fails, 2 for a bad command line.
+
+    Examples
+    --------
+    >>> from emfast._cli import main
+    >>> main(["fit", "wine.csv", "--n-components", "1:4", "-o", "model.json"])
+    ... # doctest: +SKIP
+    """
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as err:
+        return _fail(err, status=2)
+    except SystemExit as exit_:  # --help
+        return exit_.code if isinstance(exit_.code, int) else 0
+    if args.command == "demo":
+        from emfast._demo import run_demo
+
+        run_demo(speed=not args.no_speed)
+        return 0
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        print("emfast: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `... | head`: stop quietly
+        _silence_stdout()
+        return 1
+    except (CliError, OSError, ValueError, TypeError) as err:
+        return _fail(err)
+    except Exception as err:  # the CLI never shows a traceback
+        return _fail(f"unexpected {type(err).__name__}: {err}")
+    return 0
+
+
+def _fail(message, status=1):
+    text = " ".join(str(message).split()) or "failed"
+    print(f"emfast: error: {text}", file=sys.stderr)
+    return status
+
+
+def _silence_stdout():
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
+
+
+# ---------------------------------------------------------------- the parser
+def _build_parser():
+    parser = _Parser(prog=PROG, description="Fast EM for latent-variable models.")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{demo,fit,predict}"
+    )
+    demo = commands.add_parser(
+        "demo", help="fit the wine data of the EM tutorial for K=1..4 and compare"
+    )
+    demo.add_argument(
+        "--no-speed",
+        action="store_true",
+        help="skip the timing comparison on a larger synthetic data set",
+    )
+
+    fit = commands.add_parser(
+        "fit",
+        help="fit Gaussian mixtures for several K, print AIC/BIC, save the best",
+        description=(
+            "Fit one Gaussian mixture per number of components K (and covariance "
+            "type), print the mean log-likelihood, AIC and BIC of each, and write "
+            "the model with the lowest criterion as JSON."
+        ),
+    )
+    fit.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    fit.add_argument(
+        "-k",
+        "--n-components",
+        type=parse_n_components,
+        default=list(range(1, 7)),
+        metavar="SPEC",
+        help="numbers of components: 3, 1,2,4, or FIRST:LAST[:STEP] with LAST "
+        "included (default: 1:6)",
+    )
+    fit.add_argument(
+        "--criterion",
+        choices=("bic", "aic"),
+        default="bic",
+        help="criterion to minimise (default: bic)",
+    )
+    fit.add_argument(
+        "--covariance-type",
+        type=parse_covariance_types,
+        default=["full"],
+        metavar="TYPE[,TYPE...]",
+        help="full, tied, diag, spherical, a comma-separated list, or all "
+        "(default: full)",
+    )
+    fit.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed of the initialisations (default: 0, reproducible)",
+    )
+    fit.add_argument(
+        "--n-init",
+        type=int,
+        default=1,
+        metavar="N",
+        help="initialisations per fit, the best is kept (default: 1)",
+    )
+    fit.add_argument(
+        "--max-iter",
+        type=int,
+        default=100,
+        metavar="N",
+        help="maximum EM iterations per fit (default: 100)",
+    )
+    fit.add_argument(
+        "--tol",
+        type=float,
+        default=1e-3,
+        help="convergence threshold on the mean log-likelihood (default: 1e-3)",
+    )
+    fit.add_argument(
+        "--reg-covar",
+        type=float,
+        default=1e-6,
+        metavar="X",
+        help="added to the diagonal of the covariances (default: 1e-6)",
+    )
+    fit.add_argument(
+        "--init-params",
+        choices=("kmeans", "k-means++", "random", "random_from_data"),
+        default="kmeans",
+        help="initialisation method (default: kmeans)",
+    )
+    fit.add_argument(
+        "-o", "--output", metavar="MODEL", help="write the best model to this file"
+    )
+    fit.set_defaults(run=run_fit)
+
+    predict = commands.add_parser(
+        "predict",
+        help="label data (or give probabilities) with a saved model",
+        description="Write the most probable component of each row (or, with "
+        "--proba, the probability of each component) as CSV.",
+    )
+    predict.add_argument("model", metavar="MODEL", help="a model file from 'fit -o'")
+    predict.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    predict.add_argument(
+        "--proba",
+        action="store_true",
+        help="write the probability of every component instead of the label",
+    )
+    predict.add_argument(
+        "-o", "--output", metavar="OUT", help="write to this file (default: stdout)"
+    )
+    predict.set_defaults(run=run_predict)
+    return parser
+
+
+_DATA_HELP = (
+    "a CSV file (comma-separated numbers, optional header row) or a .npy array "
+    "of shape (n_samples, n_features); - reads CSV from stdin"
+)
+
+
+def parse_n_components(text):
+    """``"3"``, ``"1,2,4"`` or ``"1:6"`` (LAST included, optional ``:STEP``).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    ks : list of int
+
+    Examples
+    --------
+    >>> parse_n_components("1:6")
+    [1, 2, 3, 4, 5, 6]
+    >>> parse_n_components("2:10:4"), parse_n_components("1,2,4")
+    ([2, 6, 10], [1, 2, 4])
+    """
+    usage = f"invalid value {text!r}: expected K, K1,K2,... or FIRST:LAST[:STEP]"
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            first, last, step = (parts + [1])[:3]
+            if step < 1 or last < first:
+                raise argparse.ArgumentTypeError(
+                    f"{usage} (need FIRST <= LAST and STEP >= 1)"
+                )
+            ks = list(range(first, last + 1, step))
+        else:
+            ks = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{usage}, e.g. 3, 1,2,4 or 1:6") from None
+    if min(ks) < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: numbers of components must be >= 1"
+        )
+    return ks
+
+
+def parse_covariance_types(text):
+    """``"full"``, ``"full,diag"`` or ``"all"`` as a list of covariance types.
+
+    Examples
+    --------
+    >>> parse_covariance_types("full,diag")
+    ['full', 'diag']
+    """
+    if text.strip() == "all":
+        return list(COVARIANCE_TYPES)
+    types = [t.strip() for t in text.split(",")]
+    for cov_type in types:
+        if cov_type not in COVARIANCE_TYPES:
+            raise argparse.ArgumentTypeError(
+                f"invalid covariance type {cov_type!r} (choose from "
+                f"{', '.join(COVARIANCE_TYPES)}, or all)"
+            )
+    return types
+
+
+# --------------------------------------------------------------- the commands
+def run_fit(args):
+    """``fit``: select K, print the table, save the best model."""
+    if args.output is not None:
+        _check_writable(args.output)
+    X, columns = read_data(args.data)
+    names = f" ({', '.join(columns)})" if columns else ""
+    print(f"{args.data}: {X.shape[0]} rows x {X.shape[1]} columns{names}")
+
+    from emfast.mixture.selection import select_n_components
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = select_n_components(
+            X,
+            args.n_components,
+            criterion=args.criterion,
+            covariance_type=args.covariance_type,
+            random_state=args.random_state,
+            n_init=args.n_init,
+            max_iter=args.max_iter,
+            tol=args.tol,
+            reg_covar=args.reg_covar,
+            init_params=args.init_params,
+        )
+    print(result)
+    _print_warnings(caught)
+    if args.output is not None:
+        from emfast._model_io import save_model
+
+        with _reporting_os_errors("write", args.output):
+            save_model(result.best_estimator_, args.output)
+        print(f"Saved the best model to {args.output}")
+
+
+def run_predict(args):
+    """``predict``: labels or probabilities of DATA under a saved model."""
+    from emfast._model_io import load_model
+
+    if args.output is not None:
+        _check_writable(args.output)
+    X, _ = read_data(args.data)
+    with _reporting_os_errors("read", args.model):
+        model = load_model(args.model)
+    if X.shape[1] != model.n_features_in_:
+        raise CliError(
+            f"{args.data} has {X.shape[1]} columns but the model in {args.model} "
+            f"was fitted on {model.n_features_in_}"
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.proba:
+            values = model.predict_proba(X)
+            header = [f"proba_{k}" for k in range(values.shape[1])]
+        else:
+            values = model.predict(X)[:, None]
+            header = ["label"]
+    _print_warnings(caught)
+    text = format_csv(header, values)
+    if args.output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        from emfast._model_io import write_atomic
+
+        with _reporting_os_errors("write", args.output):
+            write_atomic(args.output, text)
+
+
+@contextlib.contextmanager
+def _reporting_os_errors(verb, path):
+    """Turn an OSError into ``cannot <verb> <path>: <reason>``."""
+    try:
+        yield
+    except OSError as err:
+        raise CliError(f"cannot {verb} {path}: {err.strerror or err}") from None
+
+
+def _print_warnings(caught):
+    for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
+        print(f"emfast: warning: {message}", file=sys.stderr)
+
+
+def _check_writable(path):
+    """Fail before any work if ``path`` cannot be created."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(directory):
+        raise CliError(f"cannot write {path}: directory {directory} does not exist")
+    if not os.path.isdir(directory):
+        raise CliError(f"cannot write {path}: {directory} is not a directory")
+    if os.path.isdir(path):
+        raise CliError(f"cannot write {path}: it is a directory")
