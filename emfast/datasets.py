@@ -18,6 +18,13 @@ def load_wine_tutorial():
     cultivar : ndarray of shape (178,)
         The true cultivar (0, 1, 2), for comparison only.
     feature_names : tuple of str
+
+    Examples
+    --------
+    >>> from emfast.datasets import load_wine_tutorial
+    >>> X, cultivar, names = load_wine_tutorial()
+    >>> X.shape, names
+    ((178, 2), ('malic_acid', 'total_phenols'))
     """
     from sklearn.datasets import load_wine
 
