@@ -1,8 +1,8 @@
 """emfast: fast EM and variational inference for latent-variable models.
 
-``from emfast import GaussianMixture`` is a drop-in replacement for
-:class:`sklearn.mixture.GaussianMixture` whose EM iterations run as one fused,
-parallel numba pass over the data.
+``from emfast import GaussianMixture`` (and ``BayesianGaussianMixture``) is a
+drop-in replacement for scikit-learn's estimator of the same name whose
+iterations run as one fused, parallel numba pass over the data.
 
 Importing this package is cheap: it imports nothing heavy and compiles nothing.
 The public names below are loaded on first access, and the numba kernels are
@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _LAZY = {
     "GaussianMixture": "emfast.mixture.gaussian",
+    "BayesianGaussianMixture": "emfast.mixture.bayesian",
     "select_n_components": "emfast.mixture.selection",
     "save_model": "emfast._model_io",
     "load_model": "emfast._model_io",

@@ -15,12 +15,16 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
+# name -> module, imported on first use
 _MIXTURE_HELPERS = {
-    "_check_means",
-    "_check_precisions",
-    "_check_weights",
-    "_compute_precision_cholesky",
-    "_compute_precision_cholesky_from_precisions",
+    "_check_means": "sklearn.mixture._gaussian_mixture",
+    "_check_precisions": "sklearn.mixture._gaussian_mixture",
+    "_check_precision_matrix": "sklearn.mixture._gaussian_mixture",
+    "_check_precision_positivity": "sklearn.mixture._gaussian_mixture",
+    "_check_weights": "sklearn.mixture._gaussian_mixture",
+    "_compute_precision_cholesky": "sklearn.mixture._gaussian_mixture",
+    "_compute_precision_cholesky_from_precisions": "sklearn.mixture._gaussian_mixture",
+    "_check_shape": "sklearn.mixture._base",
 }
 
 __all__ = [
@@ -35,7 +39,17 @@ __all__ = [
 def __getattr__(name):
     if name not in _MIXTURE_HELPERS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module("sklearn.mixture._gaussian_mixture")
-    value = getattr(module, name)
+    value = getattr(importlib.import_module(_MIXTURE_HELPERS[name]), name)
     globals()[name] = value
     return value
+
+
+def bayesian_parameter_constraints():
+    """A copy of ``BayesianGaussianMixture._parameter_constraints`` (private).
+
+    Reused as is: the same constraint objects print their options in the same
+    order, so invalid parameters get scikit-learn's exact messages.
+    """
+    from sklearn.mixture import BayesianGaussianMixture
+
+    return dict(BayesianGaussianMixture._parameter_constraints)

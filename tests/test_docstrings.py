@@ -11,6 +11,7 @@ MODULES = [
     "emfast._model_io",
     "emfast.datasets",
     "emfast.mixture.gaussian",
+    "emfast.mixture.bayesian",
     "emfast.mixture.selection",
 ]
 

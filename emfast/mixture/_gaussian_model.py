@@ -63,11 +63,7 @@ def params_from_resp(data, resp, init, covariance_type, reg_covar):
     weights_init, means_init, precisions_init = init
     weights = means = covariances = None
     if resp is not None:
-        centers = np.broadcast_to(data.mean(), (resp.n_components, data.n_features))
-        if resp.replayable:  # first pass: the means, to centre the second on
-            first = resp_pass(data, resp, centers, "diag")
-            centers = estimate_gaussian_parameters(first, 0.0, "diag")[1]
-        stats = resp_pass(data, resp, centers, covariance_type)
+        stats = initial_statistics(data, resp, covariance_type)
         nk, means, covariances = estimate_gaussian_parameters(
             stats, reg_covar, covariance_type
         )
@@ -84,6 +80,20 @@ def params_from_resp(data, resp, init, covariance_type, reg_covar):
         )
         covariances = covariances_from_precisions(precisions_init, covariance_type)
     return GaussianParams(weights, means, covariances, precisions_chol)
+
+
+def initial_statistics(data, resp, covariance_type):
+    """:class:`GaussianStats` of initial responsibilities, centred on their means.
+
+    A replayable source is read twice: first for the means, then for moments
+    centred on them (exact); random responsibilities, whose means all lie near
+    the data mean, are read once, centred on the data mean.
+    """
+    centers = np.broadcast_to(data.mean(), (resp.n_components, data.n_features))
+    if resp.replayable:
+        first = resp_pass(data, resp, centers, "diag")
+        centers = estimate_gaussian_parameters(first, 0.0, "diag")[1]
+    return resp_pass(data, resp, centers, covariance_type)
 
 
 def e_step(data, params, covariance_type):
