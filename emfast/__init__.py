@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "GaussianMixture": "emfast.mixture.gaussian",
     "BayesianGaussianMixture": "emfast.mixture.bayesian",
+    "PoissonMixture": "emfast.mixture.poisson",
     "select_n_components": "emfast.mixture.selection",
     "save_model": "emfast._model_io",
     "load_model": "emfast._model_io",

@@ -29,6 +29,7 @@ def warmup(dtypes=(np.float64, np.float32)):
     from sklearn.exceptions import ConvergenceWarning
 
     from emfast.mixture.gaussian import GaussianMixture
+    from emfast.mixture.poisson import PoissonMixture
 
     start = time.perf_counter()
     X = np.random.RandomState(0).normal(size=(40, 2))
@@ -44,4 +45,8 @@ def warmup(dtypes=(np.float64, np.float32)):
                     random_state=0,
                 ).fit(X.astype(dtype))
                 model.predict_proba(X.astype(dtype))
+        counts = np.random.RandomState(0).poisson(3.0, size=(40, 2))
+        for dtype in dtypes:
+            model = PoissonMixture(2, init_params="random", max_iter=1, random_state=0)
+            model.fit(counts.astype(dtype)).predict_proba(counts.astype(dtype))
     return time.perf_counter() - start

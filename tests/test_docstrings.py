@@ -12,6 +12,7 @@ MODULES = [
     "emfast.datasets",
     "emfast.mixture.gaussian",
     "emfast.mixture.bayesian",
+    "emfast.mixture.poisson",
     "emfast.mixture.selection",
 ]
 

@@ -28,6 +28,7 @@ def test_kernel_tests_pass_without_jit():
             "-p",
             "no:cacheprovider",
             str(HERE / "test_kernels.py"),
+            str(HERE / "test_poisson.py"),
         ],
         env=env,
         capture_output=True,
