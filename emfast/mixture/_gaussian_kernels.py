@@ -103,9 +103,12 @@ def plan(log_weights, means, precisions_chol, covariance_type, dtype, shift):
         )
     if kind == "full_gemm":
         centred = means - shift
-        prec_all = cast(chol.transpose(1, 2, 0).reshape(D, D * K))
+        factors = chol.transpose(1, 2, 0)  # [l, j, k] = U_k[l, j]
+        n_lo = D // 2  # columns j < n_lo meet rows l < n_lo only
+        prec_lo = cast(factors[:n_lo, :n_lo].reshape(n_lo, n_lo * K))
+        prec_hi = cast(factors[:, n_lo:].reshape(D, (D - n_lo) * K))
         offsets_t = cast(np.einsum("kl,klj->jk", centred, chol))
-        score_args = (cast(shift), cast(const), prec_all, offsets_t)
+        score_args = (cast(shift), cast(const), prec_lo, prec_hi, offsets_t)
         stats_args = (*score_args, cast(centred.T))
         return KernelPlan(
             kind,
