@@ -19,6 +19,7 @@ _LAZY = {
     "GaussianMixture": "emfast.mixture.gaussian",
     "BayesianGaussianMixture": "emfast.mixture.bayesian",
     "PoissonMixture": "emfast.mixture.poisson",
+    "VAE": "emfast.vae",
     "select_n_components": "emfast.mixture.selection",
     "save_model": "emfast._model_io",
     "load_model": "emfast._model_io",

@@ -30,6 +30,7 @@ def warmup(dtypes=(np.float64, np.float32)):
 
     from emfast.mixture.gaussian import GaussianMixture
     from emfast.mixture.poisson import PoissonMixture
+    from emfast.vae import VAE
 
     start = time.perf_counter()
     X = np.random.RandomState(0).normal(size=(40, 2))
@@ -49,4 +50,9 @@ def warmup(dtypes=(np.float64, np.float32)):
         for dtype in dtypes:
             model = PoissonMixture(2, init_params="random", max_iter=1, random_state=0)
             model.fit(counts.astype(dtype)).predict_proba(counts.astype(dtype))
+        binary = (np.random.RandomState(0).uniform(size=(40, 16)) < 0.3).astype(float)
+        for dtype in dtypes:
+            vae = VAE(hidden_layer_sizes=(8,), n_latent=2, batch_size=20,
+                      verbose=False, dtype=dtype)
+            vae.partial_fit(binary).score(binary)
     return time.perf_counter() - start

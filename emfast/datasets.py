@@ -100,6 +100,9 @@ def load_mnist(path, *, dtype=np.float32, binarize=False):
     """
     from pathlib import Path
 
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     directory = Path(path)
     arrays = {}
     for key, name in MNIST_FILES.items():
@@ -123,6 +126,6 @@ def load_mnist(path, *, dtype=np.float32, binarize=False):
             # intensity / 255 > 0.5  <=>  intensity > 127.5  <=>  intensity >= 128
             X = (images >= 128).astype(dtype)
         else:
-            X = images.astype(dtype) / dtype(255.0)
+            X = images.astype(dtype) / dtype.type(255)
         result += [np.ascontiguousarray(X), labels.copy()]
     return tuple(result)

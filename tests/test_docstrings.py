@@ -13,6 +13,7 @@ MODULES = [
     "emfast.mixture.gaussian",
     "emfast.mixture.bayesian",
     "emfast.mixture.poisson",
+    "emfast.vae.estimator",
     "emfast.mixture.selection",
 ]
 
