@@ -152,6 +152,9 @@ class DaskRows:
     def centred_scatter(self):
         return self._mean, self._scatter
 
+    def centred_squares(self):
+        return self._mean, np.diagonal(self._scatter).copy()
+
     def weight_blocks(self):
         for block in self.w_blocks:
             yield np.asarray(self._get(block))

@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-from emfast import GaussianMixture  # noqa: E402
+from emfast import BayesianGaussianMixture, GaussianMixture  # noqa: E402
 from emfast.mixture import _gaussian_model  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
@@ -104,6 +104,41 @@ def test_inference_on_dask_arrays_is_lazy_and_equal(client, rng):
         3, init_params="random_from_data", random_state=0
     ).fit_predict(dX)
     assert isinstance(labels, da.Array)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_bayesian_dask_fit_and_inference_equal_in_memory(client, rng, covariance_type):
+    X = _blobs(rng)
+    kwargs = dict(
+        n_components=4,
+        covariance_type=covariance_type,
+        init_params="random_from_data",
+        random_state=int(rng.integers(1000)),
+        max_iter=20,
+    )
+    local = _fit(BayesianGaussianMixture(**kwargs), X)
+    remote = _fit(BayesianGaussianMixture(**kwargs), da.from_array(X, chunks=900))
+    assert remote.n_iter_ == local.n_iter_
+    assert_allclose(remote.lower_bounds_, local.lower_bounds_, rtol=1e-10)
+    for name in [*FITTED, "weight_concentration_", "degrees_of_freedom_"]:
+        assert_allclose(
+            _flat(getattr(remote, name)),
+            _flat(getattr(local, name)),
+            rtol=1e-10,
+            atol=1e-12,
+            err_msg=name,
+        )
+    dX = da.from_array(X, chunks=1000)
+    lazy = remote.predict_proba(dX)
+    assert isinstance(lazy, da.Array)
+    assert_allclose(lazy.compute(), remote.predict_proba(X), rtol=1e-12, atol=1e-300)
+
+
+def _flat(value):
+    """``weight_concentration_`` is a pair of arrays for a Dirichlet process."""
+    if isinstance(value, tuple):
+        return np.concatenate(value)
+    return value
 
 
 def test_fit_survives_a_worker_dying(client, rng, monkeypatch):

@@ -175,6 +175,11 @@ def test_centred_scatter_matches_numpy(rng, dtype):
     centred = X64 - ref_mean
     assert_allclose(mean, ref_mean, rtol=1e-12)
     assert_allclose(scatter, (weights * centred.T) @ centred, rtol=1e-10)
+    squares_mean, squares = RowData(X, weights).centred_squares()
+    assert_array_equal(squares_mean, mean)
+    assert_allclose(squares, weights @ centred**2, rtol=1e-10)
+    _, unweighted = RowData(X).centred_squares()
+    assert_allclose(unweighted, ((X64 - X64.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-10)
 
 
 def test_logsumexp_and_argmax_match_numpy(rng):

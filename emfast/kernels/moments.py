@@ -1,7 +1,7 @@
 """Weighted moments that do not come from an E-step.
 
 - :func:`scatter`: the total scatter of the data about a fixed point (once per
-  fit, for tied covariances).
+  fit, for tied covariances); :func:`squares`: its diagonal alone.
 - :func:`resp_stats`: statistics of given responsibilities (the initialisation
   of scikit-learn, whose responsibilities come from k-means labels, random
   numbers or chosen rows), one block of rows at a time.
@@ -39,6 +39,24 @@ def scatter(X, sample_weight, shift, chunk_rows, weight_sum, out):
                 w_diff = weight * diff[l]
                 for j in range(l, n_features):
                     out_c[l, j] += w_diff * diff[j]
+        weight_sum[c] = total
+
+
+@jit(parallel=True)
+def squares(X, sample_weight, shift, chunk_rows, weight_sum, out):
+    """``out[c] = sum w (x - shift)**2`` (the scatter's diagonal) per chunk."""
+    n_samples, n_features = X.shape
+    weighted = sample_weight.shape[0] > 0
+    for c in prange(weight_sum.shape[0]):
+        out_c = out[c]
+        out_c[:] = 0.0
+        total = 0.0
+        for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
+            weight = sample_weight[i] if weighted else 1.0
+            total += weight
+            for l in range(n_features):
+                diff = X[i, l] - shift[l]
+                out_c[l] += weight * diff * diff
         weight_sum[c] = total
 
 

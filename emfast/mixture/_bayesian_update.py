@@ -398,11 +398,7 @@ def sample_covariance(data, covariance_type):
         _, scatter = data.centred_scatter()
         covariance = scatter / (data.weight_sum - 1.0)
     else:  # only the diagonal: O(n_features) per row
-        mean = data.mean()
-        squares = np.zeros(data.n_features)
-        for X_block, w_block in data.blocks():
-            centred = np.square(X_block.astype(np.float64) - mean)
-            squares += w_block @ centred if w_block.shape[0] else centred.sum(axis=0)
+        _, squares = data.centred_squares()
         covariance = squares / (data.weight_sum - 1.0)
         if covariance_type == "spherical":
             covariance = covariance.mean()

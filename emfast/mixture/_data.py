@@ -31,13 +31,32 @@ class Rows:
     dtype : numpy dtype (float32 or float64)
     weighted : bool
     weight_sum : float
-        ``sum w`` (``n_samples`` without weights).
+        ``sum w`` (``n_samples`` without weights), see :attr:`weight_sum`.
     X : ndarray or None
         All rows, when they are one array (k-means initialisations need it).
     """
 
     X = None
     sample_weight = _NO_WEIGHTS
+    _weight_sum = None
+
+    @property
+    def weight_sum(self):
+        """``sum w`` over the fixed blocks in order (one read of chunked input).
+
+        Summing block by block, not chunk by chunk as a source gives them, makes
+        the total, and everything divided by it, the same for every way of
+        cutting the same rows into chunks.
+        """
+        if self._weight_sum is None:
+            if self.weighted:
+                total = 0.0
+                for w_block in self.weight_blocks():
+                    total += float(w_block.sum())
+                self._weight_sum = total
+            else:
+                self._weight_sum = float(self.n_samples)
+        return self._weight_sum
 
     def blocks(self):
         """Yield ``(X_block, weight_block)`` of ``BLOCK_ROWS`` rows (the last is
@@ -98,6 +117,17 @@ class Rows:
             self._scatter = symmetrise_upper(scatter)
         return self.mean(), self._scatter
 
+    def centred_squares(self):
+        """``(mean, squares)`` with ``squares = sum w (x - mean)**2`` per feature."""
+        mean = self.mean()
+
+        def run(X_block, w_block, weight_sums, out):
+            chunk_rows = _chunks.CHUNK_ROWS
+            moments.squares(X_block, w_block, mean, chunk_rows, weight_sums, out)
+
+        _, squares = self.sum_chunks(run, [(), (self.n_features,)])
+        return mean, squares
+
     @property
     def weighted(self):
         return self.sample_weight.shape[0] > 0
@@ -117,9 +147,6 @@ class RowData(Rows):
         self.sample_weight = _NO_WEIGHTS if sample_weight is None else sample_weight
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
-        self.weight_sum = (
-            float(self.sample_weight.sum()) if self.weighted else float(self.n_samples)
-        )
 
     def blocks(self):
         for start, stop in _chunks.iter_blocks(self.n_samples):
@@ -174,7 +201,6 @@ class ChunkedRows(Rows):
             else (np.dtype(np.float64))
         )
         self._weights_given = bool(weights)
-        self.weight_sum = weight_sum if weights else float(rows)
         if weights and not weight_sum > 0:
             raise ValueError("The sample weights of the chunks sum to zero.")
 

@@ -189,10 +189,10 @@ def resp_pass(data, resp, centers, covariance_type):
 
     ``resp`` is a responsibility source of :mod:`emfast.mixture._init` (whose
     ``blocks()`` yield one ``(rows, n_components)`` array per block of
-    ``data.blocks()``) or such an iterable of blocks itself. Full and tied get per-component full scatter (tied also
-    the deficit of rows whose responsibilities do not sum to their weight, which
-    scikit-learn's initial tied covariance counts); diag and spherical get the
-    diagonal.
+    ``data.blocks()``) or such an iterable of blocks itself. Full and tied get
+    per-component full scatter (tied also the deficit of rows whose
+    responsibilities do not sum to their weight, which scikit-learn's initial
+    tied covariance counts); diag and spherical get the diagonal.
     """
     n_components = centers.shape[0]
     D, K = data.n_features, n_components

@@ -10,10 +10,9 @@ from emfast._numba import serial_blas
 from emfast._sklearn import _fit_context
 from emfast._validation import (
     check_n_samples,
-    check_sample_weight,
     restore_on_error,
-    validate_rows,
 )
+from emfast.mixture._base import GaussianMixtureBase
 from emfast.mixture._bayesian_update import (
     Priors,
     VariationalParams,
@@ -27,11 +26,11 @@ from emfast.mixture._data import RowData
 from emfast.mixture._em import run_em
 from emfast.mixture._gaussian_model import GaussianParams, initial_statistics
 from emfast.mixture._gaussian_model import sample as sample_mixture
-from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score
+from emfast.mixture._gaussian_pass import gaussian_pass
 from emfast.mixture._init import DenseResp, initial_resp
 
 
-class BayesianGaussianMixture(DensityMixin, BaseEstimator):
+class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     """Variational Bayesian Gaussian mixture: a drop-in for scikit-learn's.
 
     Same parameters, attributes, methods, warnings and errors as
@@ -47,7 +46,9 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     ``sample_weight`` (integer weights act as repeated rows); float32 data stay
     float32 (kernels and fitted arrays; statistics are float64);
     ``lower_bound_`` is always a float; a failed fit leaves the estimator as it
-    was.
+    was. Like :class:`~emfast.GaussianMixture`, ``fit`` also takes a memory-mapped
+    array, a source of row chunks or a Dask array, and ``predict``,
+    ``predict_proba`` and ``score_samples`` of a Dask array are lazy.
 
     Parameters
     ----------
@@ -208,8 +209,12 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one row per sample.
+        X : array-like of shape (n_samples, n_features), or a chunk source
+            Training data, one row per sample: an array (``numpy.memmap``
+            works without loading it), a Dask array, or a callable returning an
+            iterable of chunks (arrays of rows or ``(rows, sample_weight)``
+            pairs), read once per iteration, as in
+            :meth:`emfast.GaussianMixture.fit`.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -242,16 +247,14 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels (the same as ``fit(X).predict(X)``).
         """
-        X = self._fit(X, sample_weight)
-        return self._score(X)[1]
+        return self._training_labels(X, self._fit(X, sample_weight))
 
     def _fit(self, X, sample_weight):
-        """Fit on ``X``; return the validated array. Restores state on failure."""
+        """Fit on ``X``; return the training rows. Restores state on failure."""
         with restore_on_error(self), serial_blas():
             warm = self.warm_start and hasattr(self, "converged_")
-            X = validate_rows(self, X, reset=not warm, ensure_min_samples=2)
-            check_n_samples(X.shape[0], self.n_components)
-            data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+            data = self._training_rows(X, sample_weight, reset=not warm)
+            check_n_samples(data.n_samples, self.n_components)
             priors = self._resolve_priors(data)
             result = run_em(
                 lambda random_state: self._initial_params(data, priors, random_state),
@@ -265,12 +268,12 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
                 verbose=self.verbose,
                 verbose_interval=self.verbose_interval,
             )
-            self._set_parameters(result.state, dtype=X.dtype)
+            self._set_parameters(result.state, dtype=data.dtype)
             self.converged_ = result.converged
             self.n_iter_ = result.n_iter
             self.lower_bound_ = result.lower_bound
             self.lower_bounds_ = result.lower_bounds
-        return X
+        return data
 
     def _variational_step(self, data, priors, params):
         """One fused pass (E-step + statistics + entropy), the update, the bound."""
@@ -358,79 +361,8 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self._set_parameters(params, dtype=data.dtype)
 
     # -------------------------------------------------------------- inference
-    def _score(self, X, want_resp=False):
-        """``(log-density, labels, resp or None)`` of validated rows X."""
-        with serial_blas():
-            return gaussian_score(
-                X,
-                self._kernel_params(self._get_parameters()),
-                self.covariance_type,
-                want_resp=want_resp,
-            )
-
-    def _validated(self, X):
-        check_is_fitted(self)
-        return validate_rows(self, X, reset=False)
-
-    def score_samples(self, X):
-        """Log of the (variational) weighted density of each sample.
-
-        As in scikit-learn, this is the log-sum-exp over components of the
-        E-step's log-densities under the variational posterior.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        return self._score(self._validated(X))[0]
-
-    def score(self, X, y=None, sample_weight=None):
-        """Mean (weighted with ``sample_weight``) of :meth:`score_samples` on X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row.
-
-        Returns
-        -------
-        log_likelihood : float
-        """
-        log_prob = self.score_samples(X).astype(np.float64)
-        weights = check_sample_weight(sample_weight, log_prob.shape[0])
-        return float(np.average(log_prob, weights=weights))
-
-    def predict(self, X):
-        """Most probable component of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return self._score(self._validated(X))[1]
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        return self._score(self._validated(X), want_resp=True)[2]
+    def _scoring_params(self):
+        return self._kernel_params(self._get_parameters())
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture (as scikit-learn draws them).

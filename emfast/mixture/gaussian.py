@@ -19,15 +19,16 @@ from emfast._validation import (
 )
 from emfast.mixture import _gaussian_model as model
 from emfast.mixture import _gaussian_stream as stream
-from emfast.mixture._data import ChunkedRows, RowData, is_chunk_source, is_dask_array
+from emfast.mixture._base import GaussianMixtureBase
+from emfast.mixture._data import RowData
 from emfast.mixture._em import run_em
 from emfast.mixture._gaussian_model import GaussianParams
-from emfast.mixture._gaussian_pass import gaussian_score, log_weights
+from emfast.mixture._gaussian_pass import log_weights
 from emfast.mixture._gaussian_stream import DEFAULT_DECAY
 from emfast.mixture._init import DenseResp
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM: a drop-in for scikit-learn's ``GaussianMixture``.
 
     Same parameters, attributes, methods, warnings and errors as
@@ -228,12 +229,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels (the same as ``fit(X).predict(X)``).
         """
-        data = self._fit(X, sample_weight)
-        if getattr(data, "distributed", False):
-            return self.predict(X)
-        if data.X is not None:
-            return self._score(data.X)[1]
-        return np.concatenate([self._score(X_block)[1] for X_block, _ in data.blocks()])
+        return self._training_labels(X, self._fit(X, sample_weight))
 
     def _fit(self, X, sample_weight):
         """Fit; return the training rows. Restores the state on failure."""
@@ -322,39 +318,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.converged_ = False
         return self
 
-    def _training_rows(self, X, sample_weight, reset):
-        """Validated training rows as a :class:`~emfast.mixture._data.Rows`."""
-        if is_dask_array(X):
-            from emfast.dask import DaskRows
-
-            data = DaskRows(X, sample_weight, type(self).__name__)
-            check_n_samples(data.n_samples, 2)
-            self._check_chunked_features(data.n_features, reset)
-            return data
-        if not is_chunk_source(X):
-            X = validate_rows(self, X, reset=reset, ensure_min_samples=2)
-            return RowData(X, check_sample_weight(sample_weight, X.shape[0]))
-        if sample_weight is not None:
-            raise ValueError(
-                "With chunked input, give the sample weights inside the chunks as "
-                "(rows, sample_weight) pairs."
-            )
-        data = ChunkedRows(X, type(self).__name__)
-        check_n_samples(data.n_samples, 2)  # scikit-learn's ensure_min_samples=2
-        self._check_chunked_features(data.n_features, reset)
-        return data
-
-    def _check_chunked_features(self, n_features, reset):
-        """``validate_data``'s feature-count bookkeeping, for chunked input."""
-        if reset:
-            self.n_features_in_ = n_features
-            self.__dict__.pop("feature_names_in_", None)
-        elif n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input."
-            )
-
     # ------------------------------------------------------ scikit-learn hooks
     def _get_parameters(self):
         return GaussianParams(
@@ -392,96 +355,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
 
     # -------------------------------------------------------------- inference
-    def _score(self, X, want_resp=False):
-        """``(log p(x), labels, resp or None)`` of validated rows X."""
-        with serial_blas():
-            return gaussian_score(
-                X,
-                (log_weights(self.weights_), self.means_, self.precisions_cholesky_),
-                self.covariance_type,
-                want_resp=want_resp,
-            )
-
-    def _validated(self, X):
-        check_is_fitted(self)
-        return validate_rows(self, X, reset=False)
-
-    def _infer(self, X, what):
-        """``score`` / ``labels`` / ``proba`` of X (lazily for a Dask array)."""
-        if is_dask_array(X):
-            from emfast.dask import score_lazily
-
-            check_is_fitted(self)
-            self._check_chunked_features(X.shape[1], reset=False)
-            params = (
-                log_weights(self.weights_),
-                self.means_,
-                self.precisions_cholesky_,
-            )
-            return score_lazily(
-                X, params, self.covariance_type, what, self.n_components
-            )
-        log_norm, labels, resp = self._score(self._validated(X), what == "proba")
-        return {"score": log_norm, "labels": labels, "proba": resp}[what]
-
-    def score_samples(self, X):
-        """Log-likelihood of each sample under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A Dask array gives a lazy Dask array.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        return self._infer(X, "score")
-
-    def score(self, X, y=None, sample_weight=None):
-        """Mean log-likelihood of the samples in X (weighted by ``sample_weight``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        log_likelihood : float
-        """
-        log_prob = np.asarray(self.score_samples(X))  # computes a Dask result
-        weights = check_sample_weight(sample_weight, log_prob.shape[0])
-        return float(np.average(log_prob, weights=weights))
-
-    def predict(self, X):
-        """Most probable component of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A Dask array gives a lazy Dask array.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return self._infer(X, "labels")
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A Dask array gives a lazy Dask array.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        return self._infer(X, "proba")
+    def _scoring_params(self):
+        return log_weights(self.weights_), self.means_, self.precisions_cholesky_
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture (as scikit-learn draws them).

@@ -16,6 +16,7 @@ from emfast._validation import (
     restore_on_error,
     validate_rows,
 )
+from emfast.mixture._base import MixtureInference
 from emfast.mixture._data import RowData
 from emfast.mixture._em import run_em
 from emfast.mixture._init import initial_resp
@@ -29,7 +30,7 @@ from emfast.mixture._poisson_pass import (
 )
 
 
-class PoissonMixture(DensityMixin, BaseEstimator):
+class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
     """Mixture of products of independent Poissons, for count data, fitted by EM.
 
     Each component k has a weight ``weights_[k]`` and one rate per feature
@@ -265,71 +266,6 @@ class PoissonMixture(DensityMixin, BaseEstimator):
     def _score(self, X, want_resp=False):
         """``(log p(x), labels, resp or None)`` of validated rows X."""
         return poisson_score(X, self._get_parameters(), want_resp=want_resp)
-
-    def score_samples(self, X):
-        """Log-likelihood of each sample under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Counts, one row per sample.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        return self._score(self._validated(X))[0]
-
-    def score(self, X, y=None, sample_weight=None):
-        """Mean (weighted) log-likelihood of the samples in X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Counts, one row per sample.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row.
-
-        Returns
-        -------
-        log_likelihood : float
-        """
-        X = self._validated(X)
-        log_prob = np.asarray(self._score(X)[0], dtype=np.float64)
-        if sample_weight is None:
-            return float(log_prob.mean())
-        sample_weight = check_sample_weight(sample_weight, X.shape[0])
-        return float(np.average(log_prob, weights=sample_weight))
-
-    def predict(self, X):
-        """Most probable component of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Counts, one row per sample.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return self._score(self._validated(X))[1]
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Counts, one row per sample.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        return self._score(self._validated(X), want_resp=True)[2]
 
     def sample(self, n_samples=1):
         """Draw counts from the fitted mixture.
