@@ -91,11 +91,15 @@ class Rows:
         """Weighted mean of the rows (float64), computed once."""
         if getattr(self, "_mean", None) is None:
             total = np.zeros(self.n_features)
+            weight_sum = 0.0  # as in weight_sum: one read of chunked input, not two
             for X_block, w_block in self.blocks():
                 if w_block.shape[0]:
                     total += w_block @ X_block.astype(np.float64, copy=False)
+                    weight_sum += float(w_block.sum())
                 else:
                     total += X_block.sum(axis=0, dtype=np.float64)
+            if self._weight_sum is None and self.weighted:
+                self._weight_sum = weight_sum
             self._mean = total / self.weight_sum
         return self._mean
 
