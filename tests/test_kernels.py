@@ -13,7 +13,7 @@ from scipy.special import logsumexp as scipy_logsumexp
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
 from emfast import _chunks
-from emfast.kernels.logsumexp import argmax, logsumexp
+from emfast.kernels.logsumexp import argmax, logsumexp, posterior_row
 from emfast.mixture import _gaussian_kernels
 from emfast.mixture._data import RowData
 from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score, resp_pass
@@ -180,6 +180,31 @@ def test_centred_scatter_matches_numpy(rng, dtype):
     assert_allclose(squares, weights @ centred**2, rtol=1e-10)
     _, unweighted = RowData(X).centred_squares()
     assert_allclose(unweighted, ((X64 - X64.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "dtype, lowest, rtol", [(np.float64, -708.0, 5e-14), (np.float32, -87.0, 4e-7)]
+)
+def test_posterior_row_exp_matches_numpy(rng, dtype, lowest, rtol):
+    """``posterior_row``'s vectorised exp: weights ``exp(a_k - max)`` / sum.
+
+    ``posterior_row`` may reassociate (to vectorise its sum), which also merges
+    the two-part ``n ln 2`` of the exp's range reduction: the relative error of
+    a weight grows to about ``|a_k - max| * 3e-17`` (2e-14 at -700, where the
+    weight is below 1e-300 of the largest), 5e-16 near the maximum.
+    """
+    values = np.concatenate(
+        [[0.0, -1e-300, -0.5, lowest + 3.0], rng.uniform(lowest, 0.0, size=61)]
+    ).astype(dtype)
+    values[-5:] = [lowest - 1.0, lowest - 50.0, -1e4, -np.inf, -np.inf]
+    resp = np.empty_like(values)
+    log_norm = posterior_row(values, 1.0, resp)
+    exact = np.exp(values.astype(np.float64))
+    total = exact.sum()
+    expected = np.where(values.astype(np.float64) < lowest, 0.0, exact / total)
+    # below the smallest normal number the scaled weights lose relative precision
+    assert_allclose(resp, expected, rtol=rtol, atol=4 * np.finfo(dtype).tiny)
+    assert_allclose(log_norm, np.log(total), rtol=rtol)
 
 
 def test_logsumexp_and_argmax_match_numpy(rng):
