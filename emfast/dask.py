@@ -17,13 +17,20 @@ number per row and component in row order, so they raise.
 This module imports Dask; emfast itself does not need it.
 """
 
+import math
 import time
 
 import numpy as np
 
 from emfast._numba import serial_blas
-from emfast._validation import validate_chunk
-from emfast.mixture._data import RowData, is_dask_array, symmetrise_upper  # noqa: F401
+from emfast._validation import (
+    check_rows_block,
+    check_rows_layout,
+    check_sample_weight,
+    check_weight_layout,
+    check_weight_total,
+)
+from emfast.mixture._data import RowData, is_dask_array, symmetrise_upper
 from emfast.mixture._gaussian_pass import (
     gaussian_pass,
     gaussian_score,
@@ -34,18 +41,24 @@ from emfast.mixture._init import AssignedResp
 
 
 # ------------------------------------------------------------ worker functions
-def _block_moments(X_block, w_block, name):
-    """``(weight sum, weighted mean, scatter about it, n_rows)`` of one block."""
-    X_block = np.ascontiguousarray(validate_chunk(X_block, None, name))
+# Every block reaches these functions through check_rows_block (and its weights
+# through check_sample_weight): the checks are part of the block's graph, so a
+# block recomputed after a worker died, or on each pass of the local scheduler,
+# is checked again.
+def _block_moments(X_block, w_block):
+    """``(weight sum, weighted mean, scatter about it)`` of one checked block."""
     data = RowData(X_block, w_block)
+    if not data.weight_sum > 0:  # no rows or zero weights: no mean to centre on
+        n_features = X_block.shape[1]
+        return 0.0, np.zeros(n_features), np.zeros((n_features, n_features))
     mean, scatter = data.centred_scatter()
-    return data.weight_sum, mean, scatter, X_block.shape[0], X_block.dtype
+    return data.weight_sum, mean, scatter
 
 
-def _block_pass(X_block, w_block, dtype, params, covariance_type, with_entropy, shift):
+def _block_pass(X_block, w_block, params, covariance_type, with_entropy, shift):
     with serial_blas():
         return gaussian_pass(
-            RowData(np.ascontiguousarray(X_block, dtype=dtype), w_block),
+            RowData(X_block, w_block),
             params,
             covariance_type,
             with_entropy=with_entropy,
@@ -53,17 +66,15 @@ def _block_pass(X_block, w_block, dtype, params, covariance_type, with_entropy, 
         )
 
 
-def _block_resp_pass(
-    X_block, w_block, dtype, rows, cols, n_components, centers, covariance_type
-):
-    X_block = np.ascontiguousarray(X_block, dtype=dtype)
-    resp = AssignedResp(rows, cols, X_block.shape[0], n_components, dtype)
+def _block_resp_pass(X_block, w_block, rows, cols, n_components, centers, cov_type):
+    resp = AssignedResp(rows, cols, X_block.shape[0], n_components, X_block.dtype)
     with serial_blas():
-        return resp_pass(RowData(X_block, w_block), resp, centers, covariance_type)
+        return resp_pass(RowData(X_block, w_block), resp, centers, cov_type)
 
 
-def _block_score(X_block, params, covariance_type, what):
-    X_block = np.ascontiguousarray(X_block, dtype=params[1].dtype)
+def _block_score(X_block, params, covariance_type, what, dtype, estimator_name):
+    """Score one block of inference rows, checked as numpy input is."""
+    X_block = check_rows_block(X_block, None, estimator_name).astype(dtype, copy=False)
     with serial_blas():
         log_norm, labels, resp = gaussian_score(
             X_block, params, covariance_type, want_resp=what == "proba"
@@ -72,11 +83,44 @@ def _block_score(X_block, params, covariance_type, what):
 
 
 def _combine_moments(parts):
-    """Total weight, mean and scatter of blocks from their own moments."""
+    """Total weight, mean and scatter of blocks from their own moments.
+
+    Blocks of zero total weight are left out (their mean is undefined).
+    """
+    parts = [p for p in parts if p[0] > 0]
     weight = sum(p[0] for p in parts)
     mean = sum(p[0] * p[1] for p in parts) / weight
     scatter = sum(p[2] + p[0] * np.outer(p[1] - mean, p[1] - mean) for p in parts)
     return weight, mean, symmetrise_upper(np.triu(scatter))
+
+
+def with_known_shape(X, rows=True):
+    """``X`` with its block sizes computed if Dask does not know them.
+
+    ``rows=False``: only the width (axis 1) must be known, as for scoring,
+    which maps blocks of any length.
+    """
+    axes = X.chunks if rows else X.chunks[1:2]
+    if any(math.isnan(size) for sizes in axes for size in sizes):
+        return X.compute_chunk_sizes()
+    return X
+
+
+def _weights_like(sample_weight, X):
+    """``sample_weight`` as a Dask vector cut like X's rows, its layout checked.
+
+    Weights given as a numpy array, a list or a number are checked whole, as
+    for numpy rows; the values of Dask weights are checked block by block.
+    """
+    import dask.array as da
+
+    n_samples = X.shape[0]
+    if not is_dask_array(sample_weight):
+        sample_weight = check_sample_weight(sample_weight, n_samples)
+        return da.from_array(sample_weight, chunks=(X.chunks[0],))
+    sample_weight = with_known_shape(sample_weight)
+    check_weight_layout(sample_weight.shape, sample_weight.dtype, n_samples)
+    return sample_weight.rechunk((X.chunks[0],))
 
 
 # ------------------------------------------------------------------ the rows
@@ -86,64 +130,51 @@ class DaskRows:
     :func:`~emfast.mixture._gaussian_pass.gaussian_pass` and
     :func:`~emfast.mixture._gaussian_pass.resp_pass` hand their work to
     :meth:`gaussian_pass` and :meth:`resp_pass` (``distributed = True``).
+
+    The shape and dtype are checked on construction as ``validate_data`` checks
+    an array (``n_features_in_`` set when ``reset``); the values of every block
+    and of its weights each time the block is computed, with the same messages.
     """
 
     distributed = True
     X = None  # no k-means initialisation on distributed rows
 
-    def __init__(self, X, sample_weight=None, estimator_name="estimator"):
+    def __init__(self, X, sample_weight, estimator, reset=True):
         import dask
-        import dask.array as da
 
-        if X.ndim != 2:
-            raise ValueError(f"Expected 2D array, got {X.ndim}D dask array instead.")
-        if any(np.isnan(c) for c in X.chunks[0]):
-            X = X.compute_chunk_sizes()
-        X = X.rechunk({1: -1})
-        if sample_weight is not None:
-            sample_weight = da.asarray(sample_weight).rechunk((X.chunks[0],))
-            if sample_weight.shape != (X.shape[0],):
-                raise ValueError(
-                    f"sample_weight.shape == {sample_weight.shape}, expected "
-                    f"({X.shape[0]},)!"
-                )
-        self.name = estimator_name
-        self.client = _client()
-        x_blocks = list(X.to_delayed().ravel())
-        w_blocks = (
-            list(sample_weight.to_delayed().ravel())
-            if sample_weight is not None
-            else [None] * len(x_blocks)
+        self.name = type(estimator).__name__
+        if X.ndim == 2:
+            X = with_known_shape(X)
+        self.dtype = check_rows_layout(
+            estimator, X.shape, X.dtype, reset=reset, ensure_min_samples=2
         )
-        if self.client is not None:  # computed once, kept on the workers
-            self.x_blocks = self.client.compute(x_blocks)
-            self.w_blocks = (
-                self.client.compute(w_blocks) if sample_weight is not None else w_blocks
-            )
-        else:
-            self.x_blocks, self.w_blocks = x_blocks, w_blocks
-        self._dask = dask
-        self.weighted = sample_weight is not None
-        self.sample_weight = np.empty(0)
+        X = X.rechunk({1: -1})
         self.n_samples, self.n_features = X.shape
         self.block_rows = list(X.chunks[0])
-        moments = self._map(_block_moments, self.x_blocks, self.w_blocks, self.name)
-        if sample_weight is not None:
-            for weight_sum, *_ in moments:
-                if not np.isfinite(weight_sum) or weight_sum < 0:
-                    raise ValueError(
-                        "Negative values in data passed to `sample_weight`"
-                    )
-        self.dtype = (
-            np.dtype(np.float32)
-            if all(m[4] == np.float32 for m in moments)
-            else np.dtype(np.float64)
-        )
+        self.weighted = sample_weight is not None
+        self.sample_weight = np.empty(0)
+        check = dask.delayed(check_rows_block, pure=True)
+        x_blocks = [check(block, None, self.name) for block in X.to_delayed().ravel()]
+        w_blocks = [None] * len(x_blocks)
+        if self.weighted:
+            check_weights = dask.delayed(check_sample_weight, pure=True)
+            w_blocks = [
+                check_weights(block, n_rows, allow_all_zero=True)
+                for block, n_rows in zip(
+                    _weights_like(sample_weight, X).to_delayed().ravel(),
+                    self.block_rows,
+                )
+            ]
+        self._dask = dask
+        self.client = _client()
+        if self.client is not None:  # computed once, kept on the workers
+            x_blocks = self.client.compute(x_blocks)
+            if self.weighted:
+                w_blocks = self.client.compute(w_blocks)
+        self.x_blocks, self.w_blocks = x_blocks, w_blocks
+        moments = self._map(_block_moments, self.x_blocks, self.w_blocks)
+        check_weight_total(sum(weight for weight, *_ in moments))
         self.weight_sum, self._mean, self._scatter = _combine_moments(moments)
-        if not self.weight_sum > 0:
-            raise ValueError(
-                "Sample weights must contain at least one non-zero number."
-            )
 
     # the parts of the Rows interface the model functions use
     def mean(self):
@@ -168,7 +199,6 @@ class DaskRows:
                 _block_pass,
                 self.x_blocks,
                 self.w_blocks,
-                self.dtype,
                 shared,
                 covariance_type,
                 with_entropy,
@@ -200,7 +230,6 @@ class DaskRows:
                 (
                     X_block,
                     w_block,
-                    self.dtype,
                     rows,
                     cols,
                     resp.n_components,
@@ -268,19 +297,25 @@ def _client():
         return None
 
 
-def score_lazily(X, params, covariance_type, what, n_components):
-    """``score`` / ``labels`` / ``proba`` of a Dask array, as a lazy Dask array."""
+def score_lazily(X, params, covariance_type, what, dtype, estimator_name):
+    """``score`` / ``labels`` / ``proba`` of a Dask array, as a lazy Dask array.
+
+    X's layout has been checked (:func:`~emfast._validation.check_rows_layout`);
+    each block's values are checked when it is computed, and scored in
+    ``dtype`` (:func:`~emfast._validation.scoring_dtype`), which is also the
+    declared dtype of log-densities and posteriors (labels are ``intp``).
+    """
     X = X.rechunk({1: -1})
+    args = (params, covariance_type, what, dtype, estimator_name)
     if what == "proba":
+        n_components = params[1].shape[0]
         return X.map_blocks(
             _block_score,
-            params,
-            covariance_type,
-            what,
-            dtype=X.dtype,
+            *args,
             chunks=(X.chunks[0], (n_components,)),
+            meta=np.empty((0, 0), dtype=dtype),
         )
-    dtype = X.dtype if what == "score" else np.intp
+    out_dtype = np.dtype(dtype if what == "score" else np.intp)
     return X.map_blocks(
-        _block_score, params, covariance_type, what, dtype=dtype, drop_axis=1
+        _block_score, *args, drop_axis=1, meta=np.empty((0,), dtype=out_dtype)
     )

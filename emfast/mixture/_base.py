@@ -10,8 +10,14 @@ arrays) and scoring new rows is the same code for both.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from emfast import _chunks
 from emfast._numba import serial_blas
-from emfast._validation import check_n_samples, check_sample_weight, validate_rows
+from emfast._validation import (
+    check_rows_layout,
+    check_sample_weight,
+    scoring_dtype,
+    validate_rows,
+)
 from emfast.mixture._data import ChunkedRows, RowData, is_chunk_source, is_dask_array
 from emfast.mixture._gaussian_pass import gaussian_score
 
@@ -19,14 +25,41 @@ from emfast.mixture._gaussian_pass import gaussian_score
 class MixtureInference:
     """Mixin: the public inference methods of a fitted mixture.
 
-    A subclass defines ``_validated(X)`` (checked rows of a fitted model) and
+    A subclass defines ``_validated(X)`` (checked rows of a fitted model),
+    ``_fitted_dtype()`` (the precision of its fitted arrays) and
     ``_score(X, want_resp)``, which returns ``(log-density, labels, resp or
     None)``; the methods below share them.
     """
 
     def _infer(self, X, what):
         """``score`` / ``labels`` / ``proba`` of the rows X."""
-        log_norm, labels, resp = self._score(self._validated(X), what == "proba")
+        return self._score_rows(self._validated(X), what)
+
+    def _score_rows(self, X, what):
+        """``score`` / ``labels`` / ``proba`` of validated rows, in the model's
+        precision (:func:`~emfast._validation.scoring_dtype`).
+
+        Rows of a lower precision are converted one block at a time, so that a
+        float32 memory map scored by a float64 model is never copied whole.
+        """
+        dtype = scoring_dtype(X.dtype, self._fitted_dtype())
+        want_resp = what == "proba"
+        if X.dtype == dtype:
+            log_norm, labels, resp = self._score(X, want_resp)
+        else:
+            log_norm = labels = resp = None
+            for start, stop in _chunks.iter_blocks(X.shape[0]):
+                part = self._score(X[start:stop].astype(dtype), want_resp)
+                if log_norm is None:
+                    log_norm, labels, resp = (
+                        None
+                        if p is None
+                        else np.empty((X.shape[0], *p.shape[1:]), p.dtype)
+                        for p in part
+                    )
+                for out, value in zip((log_norm, labels, resp), part):
+                    if out is not None:
+                        out[start:stop] = value
         return {"score": log_norm, "labels": labels, "proba": resp}[what]
 
     def score_samples(self, X):
@@ -104,14 +137,16 @@ class GaussianMixtureBase(MixtureInference):
 
     # ------------------------------------------------------------ training
     def _training_rows(self, X, sample_weight, reset):
-        """Validated training rows as a :class:`~emfast.mixture._data.Rows`."""
+        """Validated training rows as a :class:`~emfast.mixture._data.Rows`.
+
+        Arrays, lists and memory maps are checked whole; chunk sources and Dask
+        arrays by their shape and dtype first, then every block each time it
+        is read, with the same messages.
+        """
         if is_dask_array(X):
             from emfast.dask import DaskRows
 
-            data = DaskRows(X, sample_weight, type(self).__name__)
-            check_n_samples(data.n_samples, 2)
-            self._check_chunked_features(data.n_features, reset)
-            return data
+            return DaskRows(X, sample_weight, self, reset=reset)
         if not is_chunk_source(X):
             X = validate_rows(self, X, reset=reset, ensure_min_samples=2)
             return RowData(X, check_sample_weight(sample_weight, X.shape[0]))
@@ -120,21 +155,7 @@ class GaussianMixtureBase(MixtureInference):
                 "With chunked input, give the sample weights inside the chunks as "
                 "(rows, sample_weight) pairs."
             )
-        data = ChunkedRows(X, type(self).__name__)
-        check_n_samples(data.n_samples, 2)  # scikit-learn's ensure_min_samples=2
-        self._check_chunked_features(data.n_features, reset)
-        return data
-
-    def _check_chunked_features(self, n_features, reset):
-        """``validate_data``'s feature-count bookkeeping, for chunked input."""
-        if reset:
-            self.n_features_in_ = n_features
-            self.__dict__.pop("feature_names_in_", None)
-        elif n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input."
-            )
+        return ChunkedRows(X, self, reset=reset)
 
     def _training_labels(self, X, data):
         """``fit_predict``'s labels of the rows just fitted (``data``)."""
@@ -156,14 +177,24 @@ class GaussianMixtureBase(MixtureInference):
         check_is_fitted(self)
         return validate_rows(self, X, reset=False)
 
+    def _fitted_dtype(self):
+        return self.means_.dtype
+
     def _infer(self, X, what):
         """``score`` / ``labels`` / ``proba`` of X (lazily for a Dask array)."""
         if is_dask_array(X):
-            from emfast.dask import score_lazily
+            from emfast.dask import score_lazily, with_known_shape
 
             check_is_fitted(self)
-            self._check_chunked_features(X.shape[1], reset=False)
+            if X.ndim == 2:
+                X = with_known_shape(X, rows=False)
+            rows_dtype = check_rows_layout(self, X.shape, X.dtype, reset=False)
             return score_lazily(
-                X, self._scoring_params(), self.covariance_type, what, self.n_components
+                X,
+                self._scoring_params(),
+                self.covariance_type,
+                what,
+                scoring_dtype(rows_dtype, self._fitted_dtype()),
+                type(self).__name__,
             )
         return super()._infer(X, what)

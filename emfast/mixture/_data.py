@@ -16,7 +16,12 @@ A chunk is a 2-D array of rows or a ``(rows, sample_weight)`` pair.
 import numpy as np
 
 from emfast import _chunks
-from emfast._validation import validate_chunk
+from emfast._validation import (
+    check_rows_block,
+    check_rows_layout,
+    check_sample_weight,
+    check_weight_total,
+)
 from emfast.kernels import moments
 
 _NO_WEIGHTS = np.empty(0)
@@ -161,56 +166,57 @@ class RowData(Rows):
 class ChunkedRows(Rows):
     """Rows read chunk by chunk from a callable or a re-iterable, once per pass.
 
-    The first read validates every chunk (numeric, finite, 2-D, the same number
-    of features, non-negative finite weights) and counts the rows; later reads
-    check that the source gives the same rows again.
+    Every read (the first, which counts the rows, and each pass after it)
+    checks every chunk in the same way and with the same messages: numeric,
+    finite, 2-D, as many features as the first chunk, a dtype the first read
+    gave, sample weights in every chunk or in none, non-negative finite weights
+    of the chunk's length; and each read must give as many rows as the first.
+    Everything computed from the rows, the weight total included, comes from
+    checked reads.
 
     Parameters
     ----------
     source : callable or iterable
         ``source()`` returns an iterable of chunks, or ``iter(source)`` does
         (and starts over on every call).
-    estimator_name : str
-        For error messages.
+    estimator : estimator
+        Gets the training-rows checks of ``validate_data`` (too few rows, the
+        number of features; ``n_features_in_`` is set when ``reset``).
+    reset : bool, default=True
+        False to check the number of features against a fitted model
+        (``warm_start``).
     """
 
-    def __init__(self, source, estimator_name="estimator"):
+    def __init__(self, source, estimator, reset=True):
         if not callable(source) and iter(source) is source:
             raise ValueError(_ONE_SHOT)
         self.source = source
-        self.name = estimator_name
-        dtypes, rows, n_features, weights = set(), 0, None, None
-        weight_sum = 0.0
-        for X_chunk, w_chunk in self._raw_chunks():
-            X_chunk = validate_chunk(X_chunk, n_features, self.name)
-            n_features = X_chunk.shape[1]
+        self.name = type(estimator).__name__
+        self.n_features = None  # set by the first chunk
+        self._weights_given = None  # set by the first chunk
+        self._first_read_dtypes = None  # set at the end of the first read
+        dtypes, rows, weight_sum = set(), 0, 0.0
+        for X_chunk, w_chunk in self._checked_chunks():
             dtypes.add(X_chunk.dtype)
-            if weights is None:
-                weights = w_chunk is not None
-            elif weights != (w_chunk is not None):
-                raise ValueError("Either every chunk carries sample weights or none.")
-            if w_chunk is not None:
-                w_chunk = _check_chunk_weights(w_chunk, X_chunk.shape[0])
-                weight_sum += float(w_chunk.sum())
             rows += X_chunk.shape[0]
-        if rows == 0:
-            raise ValueError(
-                f"Found array with 0 sample(s) (shape=(0, {n_features or 0})) while "
-                f"a minimum of 1 is required by {self.name}."
-            )
-        self.n_samples, self.n_features = rows, n_features
-        self.dtype = (
-            np.dtype(np.float32)
-            if dtypes == {np.dtype(np.float32)}
-            else (np.dtype(np.float64))
+            if w_chunk is not None:
+                weight_sum += float(w_chunk.sum())
+        self._first_read_dtypes = dtypes
+        self.n_samples = rows
+        all_float32 = dtypes == {np.dtype(np.float32)}
+        self.dtype = check_rows_layout(
+            estimator,
+            (rows, self.n_features or 0),
+            np.float32 if all_float32 else np.float64,
+            reset=reset,
+            ensure_min_samples=2,
         )
-        self._weights_given = bool(weights)
-        if weights and not weight_sum > 0:
-            raise ValueError("The sample weights of the chunks sum to zero.")
+        if self.weighted:
+            check_weight_total(weight_sum)
 
     @property
     def weighted(self):
-        return self._weights_given
+        return bool(self._weights_given)
 
     def _raw_chunks(self):
         chunks = self.source() if callable(self.source) else self.source
@@ -225,19 +231,58 @@ class ChunkedRows(Rows):
             else:
                 yield chunk, None
 
+    def _checked_chunks(self):
+        """Yield the source's chunks as ``(X_chunk, w_chunk or None)``, checked.
+
+        The same checks on the first read and on every later one: a source
+        that changes between passes gets the error its first read would have.
+        """
+        first_read = self._first_read_dtypes is None
+        rows = 0
+        for X_chunk, w_chunk in self._raw_chunks():
+            X_chunk = check_rows_block(X_chunk, self.n_features, self.name)
+            if self.n_features is None:
+                self.n_features = X_chunk.shape[1]
+            if self._weights_given is None:
+                self._weights_given = w_chunk is not None
+            elif self._weights_given != (w_chunk is not None):
+                raise ValueError("Either every chunk carries sample weights or none.")
+            if w_chunk is not None:
+                w_chunk = check_sample_weight(
+                    w_chunk, X_chunk.shape[0], allow_all_zero=True
+                )
+            rows += X_chunk.shape[0]
+            if not first_read:
+                self._check_same_as_first_read(X_chunk.dtype, rows)
+            yield X_chunk, w_chunk
+        if not first_read and rows != self.n_samples:
+            raise ValueError(self._changed_rows(rows))
+
+    def _check_same_as_first_read(self, dtype, rows_so_far):
+        if dtype not in self._first_read_dtypes:
+            first = sorted(str(d) for d in self._first_read_dtypes)
+            raise ValueError(
+                f"A chunk has dtype {dtype} but the first pass gave only "
+                f"{', '.join(first)}: the chunk source must give the same rows "
+                "on every pass."
+            )
+        if rows_so_far > self.n_samples:
+            raise ValueError(self._changed_rows(f"more than {self.n_samples}"))
+
+    def _changed_rows(self, rows):
+        return (
+            f"The chunk source gave {rows} rows in this pass but "
+            f"{self.n_samples} in the first: it must give the same rows on "
+            "every pass."
+        )
+
     def blocks(self):
-        """Re-cut the chunks into the fixed blocks of an in-memory fit."""
+        """Re-cut the checked chunks into the fixed blocks of an in-memory fit."""
         block_rows = _chunks.CHUNK_ROWS * _chunks.CHUNKS_PER_BLOCK
         X_block = np.empty((block_rows, self.n_features), dtype=self.dtype)
         w_block = np.empty(block_rows) if self.weighted else _NO_WEIGHTS
-        filled = total = 0
-        for X_chunk, w_chunk in self._raw_chunks():
-            X_chunk = np.asarray(X_chunk)
-            if X_chunk.ndim != 2 or X_chunk.shape[1] != self.n_features:
-                raise ValueError(
-                    f"A chunk has shape {X_chunk.shape}; the first pass saw "
-                    f"{self.n_features} features."
-                )
+        filled = 0
+        for X_chunk, w_chunk in self._checked_chunks():
             start = 0
             while start < X_chunk.shape[0]:
                 take = min(block_rows - filled, X_chunk.shape[0] - start)
@@ -249,15 +294,8 @@ class ChunkedRows(Rows):
                 if filled == block_rows:
                     yield X_block, w_block
                     filled = 0
-            total += X_chunk.shape[0]
         if filled:
             yield X_block[:filled], (w_block[:filled] if self.weighted else w_block)
-        if total != self.n_samples:
-            raise ValueError(
-                f"The chunk source gave {total} rows in this pass but "
-                f"{self.n_samples} in the first: it must give the same rows on "
-                "every pass."
-            )
 
 
 _ONE_SHOT = (
@@ -265,17 +303,6 @@ _ONE_SHOT = (
     "the data once per iteration: pass a callable that returns a new iterator "
     "(e.g. lambda: read_chunks(path)) or a re-iterable such as a list of arrays."
 )
-
-
-def _check_chunk_weights(weights, n_rows):
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (n_rows,):
-        raise ValueError(
-            f"sample_weight.shape == {weights.shape}, expected ({n_rows},)!"
-        )
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError("Negative values in data passed to `sample_weight`")
-    return weights
 
 
 def is_dask_array(X):

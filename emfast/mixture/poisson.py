@@ -263,6 +263,9 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
         check_counts(X, count_summary(RowData(X)), type(self).__name__)
         return X
 
+    def _fitted_dtype(self):
+        return self.rates_.dtype
+
     def _score(self, X, want_resp=False):
         """``(log p(x), labels, resp or None)`` of validated rows X."""
         return poisson_score(X, self._get_parameters(), want_resp=want_resp)
@@ -301,8 +304,8 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
 
     def _total_log_likelihood(self, X):
         """``(sum log p(x), n_samples)`` of X."""
-        X = self._validated(X)
-        return float(np.sum(self._score(X)[0], dtype=np.float64)), X.shape[0]
+        log_prob = self._infer(X, "score")
+        return float(np.sum(log_prob, dtype=np.float64)), log_prob.shape[0]
 
     def bic(self, X):
         """Bayesian information criterion of the model on X (lower is better).
