@@ -127,22 +127,21 @@ def check_same_architecture(model, encoder, decoder):
             )
 
 
-def check_finite_result(values, method, what, dtype):
-    """Raise ``ValueError`` if some rows of ``values`` are not finite.
+def check_finite_rows(values, what, cause):
+    """Raise ``ValueError`` naming the rows of ``values`` that are not finite.
 
-    Non-finite results come from rows far outside the training data, on which
-    the network's activations overflow ``dtype``; returning NaN or -inf for
-    them would pass a wrong answer on silently.
+    Used on the network's inputs after conversion to the model's dtype and on
+    its outputs: rows far outside the training data overflow the network, and
+    NaN or -inf results for them would pass a wrong answer on silently.
     """
     finite = np.isfinite(values)
     bad = ~finite.all(axis=1) if values.ndim > 1 else ~finite
     if bad.any():
         rows = np.flatnonzero(bad)
         raise ValueError(
-            f"VAE.{method}: the {what} of {rows.size} of {values.shape[0]} rows "
-            f"(first: row {rows[0]}) is not finite: the network overflows "
-            f"{np.dtype(dtype).name} on them. Check these rows: are they on the "
-            "scale of the training data?"
+            f"{what} of {rows.size} of {values.shape[0]} rows (first: row "
+            f"{rows[0]}) {cause}. Check these rows: are they on the scale of the "
+            "training data?"
         )
     return values
 

@@ -11,18 +11,33 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from emfast.vae import _inference
-from emfast.vae._checks import check_finite_result, positive_int
+from emfast.vae._checks import check_finite_rows, positive_int
 
 
 class InferenceMixin:
     """transform, decode, reconstruct, sample, score_samples, score, log_likelihood."""
 
-    def _check_fitted_data(self, X):
+    def _check_fitted_data(self, X, method):
+        """Rows as the network reads them, refusing rows its dtype cannot hold."""
         check_is_fitted(self, "_state")
-        return self._network_input(self._check_data(X, reset=False))
+        X = self._check_data(X, reset=False)
+        X_net = self._network_input(X)
+        if self._scaling is not None or X_net.dtype != X.dtype:
+            how = " once standardised" if self._scaling is not None else ""
+            check_finite_rows(
+                X_net,
+                f"VAE.{method}: the values",
+                f"overflow the model's {X_net.dtype.name}{how}",
+            )
+        return X_net
 
     def _check_result(self, values, method, what):
-        return check_finite_result(values, method, what, self._fitted_dtype())
+        dtype = np.dtype(self._fitted_dtype()).name
+        return check_finite_rows(
+            values,
+            f"VAE.{method}: the {what}",
+            f"is not finite: the network overflows {dtype} on them",
+        )
 
     def transform(self, X):
         """Posterior means ``E[z | x]`` (the encoder's ``mu``).
@@ -39,11 +54,15 @@ class InferenceMixin:
         Raises
         ------
         ValueError
-            Invalid rows, or rows on which the encoder overflows.
+            Invalid rows, or rows on which the encoder overflows (rows far
+            outside the training data).
         """
-        X = self._check_fitted_data(X)
+        return self._posterior_means(X, "transform")
+
+    def _posterior_means(self, X, method):
+        X = self._check_fitted_data(X, method)
         Z = _inference.encode(self, X)[:, : self.layout_.n_latent].copy()
-        return self._check_result(Z, "transform", "posterior mean")
+        return self._check_result(Z, method, "posterior mean")
 
     def decode(self, Z):
         """Decoder means ``E[x | z]`` (Bernoulli: probabilities), in data units.
@@ -66,13 +85,19 @@ class InferenceMixin:
             Invalid ``Z``, or rows on which the decoder overflows.
         """
         check_is_fitted(self, "_state")
-        Z = check_array(Z, dtype=[np.float32, np.float64])
+        Z = check_array(Z, dtype=[np.float64, np.float32], estimator=self)
         if Z.shape[1] != self.layout_.n_latent:
             raise ValueError(
                 f"Z has {Z.shape[1]} columns, but the model has n_latent="
                 f"{self.layout_.n_latent}"
             )
-        Z = np.ascontiguousarray(Z, dtype=self._fitted_dtype())
+        with np.errstate(over="ignore"):  # inf in float32: reported below
+            Z_net = np.ascontiguousarray(Z, dtype=self._fitted_dtype())
+        if Z_net.dtype != Z.dtype:
+            check_finite_rows(
+                Z_net, "VAE.decode: Z", f"overflows the model's {Z_net.dtype.name}"
+            )
+        Z = Z_net
         decoded = _inference.decode(self, Z)
         if self._scaling is not None:
             decoded = self._scaling.restore(decoded)
@@ -80,7 +105,7 @@ class InferenceMixin:
 
     def reconstruct(self, X):
         """``decode(transform(X))``: decoder means at the posterior means."""
-        return self.decode(self.transform(X))
+        return self.decode(self._posterior_means(X, "reconstruct"))
 
     def sample(self, n_samples=1, random_state=None):
         """Decoder means at ``z ~ N(0, I)``.
@@ -129,7 +154,7 @@ class InferenceMixin:
             Invalid rows, or rows whose ELBO is not finite (the network
             overflows on rows far outside the training data).
         """
-        X = self._check_fitted_data(X)
+        X = self._check_fitted_data(X, "score_samples")
         elbo = -_inference.negative_elbo(self, X) - self._log_scale_sum()
         return self._check_result(elbo, "score_samples", "ELBO")
 
@@ -161,7 +186,7 @@ class InferenceMixin:
             :meth:`score_samples`).
         """
         n_importance = positive_int(n_importance, "n_importance")
-        X = self._check_fitted_data(X)
+        X = self._check_fitted_data(X, "log_likelihood")
         log_px = _inference.importance_log_likelihood(self, X, n_importance)
         log_px -= self._log_scale_sum()
         return self._check_result(log_px, "log_likelihood", "estimate")

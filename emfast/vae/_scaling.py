@@ -8,8 +8,9 @@ from those of the standardised data by the change of variables
 ``log p(x) = log p((x - mean) / scale) - sum_j log scale_j``.
 
 Every statistic is computed in float64 on rows divided by a per-feature power
-of two (``unit``, at least the largest magnitude), so neither the data's offset
-nor values near the float64 range lose digits or overflow.
+of two (``unit``, between half the largest magnitude and the largest), so
+neither the data's offset nor values near the float64 range lose digits or
+overflow.
 """
 
 from dataclasses import dataclass
@@ -43,8 +44,10 @@ class FeatureScaling:
             np.abs(X.min(axis=0).astype(np.float64)),
             np.abs(X.max(axis=0).astype(np.float64)),
         )
-        # a power of two >= magnitude divides exactly; 1 for all-zero columns
-        unit = np.ldexp(1.0, np.frexp(np.where(magnitude > 0, magnitude, 1.0))[1])
+        # a power of two in (magnitude / 2, magnitude] divides exactly and stays
+        # finite up to the largest float; 1 for all-zero columns
+        exponent = np.frexp(np.where(magnitude > 0, magnitude, 1.0))[1]
+        unit = np.ldexp(1.0, exponent - 1)
         total = np.zeros(X.shape[1])
         for block in _blocks(X, unit):
             total += block.sum(axis=0)
@@ -80,7 +83,10 @@ class FeatureScaling:
         for block in _blocks(X, self.unit):
             block -= self.offset
             block /= self.scale
-            out[start : start + block.shape[0]] = block
+            # rows beyond the float32 range become inf; the inference methods
+            # report the non-finite results they lead to
+            with np.errstate(over="ignore"):
+                out[start : start + block.shape[0]] = block
             start += block.shape[0]
         return out
 

@@ -291,20 +291,23 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
             check_same_architecture(self, *self._layer_sizes())
         with unchanged_on_error(self):
             kept = self._kept_model()
-            X = self._check_data(X, reset=first)
-            check_batch_rows(X.shape[0], self.batch_size)
             if first:
+                X = self._check_data(X, reset=True)
+                check_batch_rows(X.shape[0], self.batch_size)
                 random_state = check_random_state(self.random_state)
                 X = self._initialize(X, random_state)
                 self.history_ = empty_history(False)
             else:
-                X = self._network_input(X)
+                X = self._check_fitted_data(X, "partial_fit")
+                check_batch_rows(X.shape[0], self.batch_size)
             self._train(X, 1, None, kept)
         return self
 
     def _check_data(self, X, reset):
         """Validated rows (float32 or float64, as given); Bernoulli: in [0, 1]."""
-        X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+        # float64 first: lists and integers become float64 (float32 would drop
+        # the digits of data far from the origin before standardisation)
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         likelihood = self.likelihood if reset else self.layout_.likelihood
         if likelihood == "bernoulli":
             dtype = float_dtype(self.dtype) if reset else self._fitted_dtype()
@@ -319,9 +322,10 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
 
     def _network_input(self, X):
         """Rows as the network reads them: standardised if the model scales data."""
-        if self._scaling is None:
+        if self._scaling is not None:
+            return self._scaling.standardize(X, self._fitted_dtype())
+        with np.errstate(over="ignore"):  # inf in float32: inference reports it
             return np.ascontiguousarray(X, dtype=self._fitted_dtype())
-        return self._scaling.standardize(X, self._fitted_dtype())
 
     def _fitted_dtype(self):
         return self._state.theta.dtype.type
