@@ -150,7 +150,7 @@ BAD_ROWS = {
     "NaN": (lambda X: np.where(X == 1, np.nan, X), ValueError, "NaN"),
     "inf": (lambda X: np.where(X == 1, -np.inf, X), ValueError, "infinity"),
     "complex": (lambda X: X.astype(complex), ValueError, "Complex data"),
-    "strings": (lambda X: np.full(X.shape, "a"), ValueError, "could not convert"),
+    "strings": (lambda X: X.astype(str), ValueError, "arrays of bytes/strings"),
     "sparse": (scipy.sparse.csr_matrix, TypeError, "Sparse data"),
     "features": (lambda X: X[:, :5], ValueError, "5 features, but VAE is expecting 12"),
     "range": (lambda X: X * 2, ValueError, r"needs data in \[0, 1\]"),
@@ -218,6 +218,16 @@ def test_lists_and_integers_are_read_as_float64(rng):
     for model in (from_list, from_floats):
         assert_array_equal(model.coefs_[0], from_ints.coefs_[0])
     assert_array_equal(from_ints.score_samples(counts), from_list.score_samples(counts))
+
+
+def test_integer_and_boolean_images_train_like_floats(rng):
+    X = binary_data(rng)
+    params = dict(SMALL, max_epochs=1, random_state=0)
+    reference = VAE(**params).fit(X)
+    for data in (X.astype(np.uint8), X.astype(bool), X.tolist()):
+        model = VAE(**params).fit(data)
+        assert_array_equal(model.coefs_[0], reference.coefs_[0])
+        assert_array_equal(model.score_samples(data), reference.score_samples(X))
 
 
 def test_fewer_training_rows_than_a_minibatch(rng):

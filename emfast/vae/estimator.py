@@ -304,10 +304,14 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
         return self
 
     def _check_data(self, X, reset):
-        """Validated rows (float32 or float64, as given); Bernoulli: in [0, 1]."""
-        # float64 first: lists and integers become float64 (float32 would drop
-        # the digits of data far from the origin before standardisation)
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        """Validated numeric rows; Bernoulli: in [0, 1], in the model's dtype.
+
+        Other rows keep their numeric dtype (lists become float64): they reach
+        the network through :meth:`_network_input`, which standardises in
+        float64, so integers and float64 data far from the origin keep their
+        digits and are not copied twice.
+        """
+        X = validate_data(self, X, reset=reset, dtype="numeric")
         likelihood = self.likelihood if reset else self.layout_.likelihood
         if likelihood == "bernoulli":
             dtype = float_dtype(self.dtype) if reset else self._fitted_dtype()
