@@ -190,7 +190,9 @@ def test_gaussian_decoder(rng, scale):
         random_state=0,
     ).fit(X)
     assert vae.sigmoid_mean_ == (scale == 1.0)
-    assert vae.variance_.shape == (10,) and np.all(vae.variance_ > vae.var_floor_)
+    assert vae.variance_.shape == (10,)
+    floor = vae.var_floor_ * (1.0 if vae.scale_ is None else vae.scale_**2)
+    assert np.all(vae.variance_ > floor)
     losses = vae.history_["train_loss"]
     assert losses[-1] < losses[0] - 3.0
     means = vae.reconstruct(X[:50])
@@ -264,23 +266,44 @@ def test_bad_inference_data(rng):
         VAE(**SMALL, validation_fraction=0.001).fit(X)
 
 
-def test_divergence_keeps_last_good_parameters(rng):
+def test_divergence_keeps_the_model_of_before_the_call(rng):
+    """Whichever epoch diverges, the model is the one from before the failing call."""
     X = binary_data(rng)
     vae = VAE(**SMALL, random_state=0).partial_fit(X)
-    before = [w.copy() for w in vae.coefs_]
-    t_before = vae.t_
     vae.set_params(learning_rate=1e6)
-    with pytest.raises(DivergenceError, match="diverged.*keeps the parameters"):
-        for _ in range(20):
+    for _ in range(20):
+        before = pickle.dumps(vae)
+        coefs = [w.copy() for w in vae.coefs_]
+        epochs, steps = vae.n_epochs_, vae.t_
+        history = {key: list(values) for key, values in vae.history_.items()}
+        try:
             vae.partial_fit(X)
-    assert isinstance(DivergenceError("x"), FloatingPointError)
-    # the model is usable and holds the parameters from before the bad epoch
-    assert all(np.all(np.isfinite(w)) for w in vae.coefs_)
+        except DivergenceError as caught:
+            error = caught
+            break
+    else:
+        pytest.fail("no divergence in 20 epochs at learning_rate=1e6")
+    assert isinstance(error, FloatingPointError)
+    assert "diverged" in str(error)
+    assert f"left as it was ({epochs} epochs trained)" in str(error)
+    # the model is usable and exactly the one from before the failing call
+    assert pickle.dumps(vae) == before
+    for a, b in zip(coefs, vae.coefs_):
+        assert_array_equal(a, b)
+    assert (vae.n_epochs_, vae.t_) == (epochs, steps)
+    assert vae.history_ == history
     assert np.isfinite(vae.score(X))
-    if vae.n_epochs_ == 1:
-        for a, b in zip(before, vae.coefs_):
-            assert_array_equal(a, b)
-        assert vae.t_ == t_before
+
+
+def test_divergence_in_a_second_fit_keeps_the_first_model(rng):
+    X = binary_data(rng)
+    vae = VAE(**SMALL, max_epochs=2, random_state=0).fit(X)
+    vae.set_params(learning_rate=1e6, max_epochs=20)
+    before = pickle.dumps(vae)
+    with pytest.raises(DivergenceError, match=r"left as it was \(2 epochs trained\)"):
+        vae.fit(X)
+    assert pickle.dumps(vae) == before
+    assert vae.n_epochs_ == 2 and len(vae.history_["train_loss"]) == 2
 
 
 def test_progress_line_without_tqdm(rng, capsys, monkeypatch):

@@ -19,7 +19,7 @@ EVAL_ROWS = 250
 def _setup(model, n_rows):
     max_rows = max(1, min(EVAL_ROWS, n_rows))
     n_workers = max(1, min(get_num_threads(), -(-n_rows // max_rows)))
-    buffers = workspace(model.layout_, max_rows, model._dtype(), n_workers)
+    buffers = workspace(model.layout_, max_rows, model._fitted_dtype(), n_workers)
     config = model.layout_.config(max_rows, model.sigmoid_mean_)
     return buffers, config, model.layout_.layers()
 
@@ -48,7 +48,7 @@ def decode(model, Z):
         vae_eval.decode_rows(
             Z, model._state.theta, layers, config, buffers["acts"], decoded
         )
-    if model.likelihood == "bernoulli" or model.sigmoid_mean_:
+    if model.layout_.likelihood == "bernoulli" or model.sigmoid_mean_:
         decoded = expit(decoded)
     return decoded
 
@@ -86,7 +86,7 @@ def importance_log_likelihood(model, X, n_importance):
     with num_threads(model.n_jobs), serial_blas():
         max_rows = max(1, min(EVAL_ROWS, n_importance))
         n_workers = max(1, min(get_num_threads(), X.shape[0]))
-        buffers = workspace(model.layout_, max_rows, model._dtype(), n_workers)
+        buffers = workspace(model.layout_, max_rows, model._fitted_dtype(), n_workers)
         config = model.layout_.config(max_rows, model.sigmoid_mean_)
         x_rows = np.empty((n_workers, max_rows, X.shape[1]), dtype=X.dtype)
         vae_eval.importance_log_likelihood(

@@ -58,6 +58,9 @@ class Settings:
     optimizer: str
     hyper: np.ndarray  # float64 [lr, beta1, beta2, eps, var_floor]
     dtype: type
+    # added to every reported -ELBO per sample: the log-Jacobian of the data's
+    # standardisation (losses are reported in the units of the original data)
+    loss_offset: float = 0.0
     buffers: dict = field(default_factory=dict)
 
     def kernel_buffers(self):
@@ -157,7 +160,10 @@ def run_epoch(state, settings, X, order, progress):
                 f"{state.opt_step + 1}"
             )
         total += float(losses.sum())
-        progress.update(n_rows, total / min(n_samples, row_start + n_rows))
+        progress.update(
+            n_rows,
+            total / min(n_samples, row_start + n_rows) + settings.loss_offset,
+        )
     return total
 
 
@@ -177,9 +183,11 @@ def train_epochs(
     ``history`` (a dict of lists) gets one entry per epoch: ``train_loss`` (mean
     -ELBO of the epoch's minibatches, as trained), ``val_loss`` (``validate()``
     if given), ``samples_per_second`` and ``seconds`` (of the training pass).
-    On divergence, or non-finite parameters after an epoch, ``state`` is reset
-    to where the epoch began (the last good parameters) and
-    :class:`DivergenceError` is raised.
+    Losses include ``settings.loss_offset``. On divergence, or non-finite
+    parameters after an epoch, ``state`` is reset to where the epoch began (the
+    last good parameters) and :class:`DivergenceError` is raised; on any other
+    exception (an interrupt) ``state`` is reset the same way. The caller decides
+    what the model keeps (the estimator restores its state from before the call).
     """
     n_samples = X.shape[0]
     total_epochs = total_epochs or state.epochs + n_epochs
@@ -197,14 +205,6 @@ def train_epochs(
                     f"VAE training diverged: parameters became non-finite in "
                     f"epoch {state.epochs + 1}"
                 )
-        except DivergenceError as error:
-            if progress.bar is not None:
-                progress.bar.close()
-            _restore(state, good)
-            raise DivergenceError(
-                f"{error}. The model keeps the parameters it had before this "
-                f"epoch ({good.epochs} epochs trained); try a smaller learning_rate."
-            ) from None
         except BaseException:
             if progress.bar is not None:
                 progress.bar.close()
@@ -212,7 +212,7 @@ def train_epochs(
             raise
         seconds = time.perf_counter() - start
         state.epochs += 1
-        train_loss = total / n_samples
+        train_loss = total / n_samples + settings.loss_offset
         history["train_loss"].append(train_loss)
         history["seconds"].append(seconds)
         history["samples_per_second"].append(n_samples / seconds)

@@ -6,12 +6,22 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from emfast._numba import num_threads
 from emfast.vae import _inference
+from emfast.vae._attributes import FittedAttributesMixin
+from emfast.vae._checks import (
+    check_batch_rows,
+    check_same_architecture,
+    float_dtype,
+    holdout_split,
+    layer_sizes,
+    unchanged_on_error,
+)
 from emfast.vae._layout import NetworkLayout
 from emfast.vae._methods import InferenceMixin
+from emfast.vae._scaling import FeatureScaling
 from emfast.vae._training import (
     DivergenceError,
     Settings,
@@ -23,7 +33,7 @@ from emfast.vae._training import (
 __all__ = ["VAE", "DivergenceError"]
 
 
-class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
+class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator):
     """Variational autoencoder trained by minibatch stochastic gradients (numba).
 
     EM with an amortised, learned E-step (Kingma & Welling, 2014): an MLP
@@ -39,9 +49,10 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
     ----------
     n_latent : int, default=20
         Dimension of the latent space.
-    hidden_layer_sizes : tuple of int, default=(400,)
-        Hidden layers of the encoder, from the input.
-    decoder_layer_sizes : tuple of int or None, default=None
+    hidden_layer_sizes : int or sequence of int, default=(400,)
+        Hidden layers of the encoder, from the input (widths >= 1; an empty
+        sequence gives a linear encoder).
+    decoder_layer_sizes : int, sequence of int or None, default=None
         Hidden layers of the decoder, from the latent space; ``None`` mirrors
         the encoder (``hidden_layer_sizes`` reversed).
     activation : {"relu", "tanh"}, default="relu"
@@ -49,11 +60,20 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
     likelihood : {"bernoulli", "gaussian"}, default="bernoulli"
         Decoder distribution. ``"bernoulli"`` needs data in [0, 1] (binary, or
         grey levels read as probabilities) and outputs logits. ``"gaussian"``
-        learns one variance per feature (``exp(s_j) + var_floor_``, not
-        depending on ``z``); its means pass through a sigmoid when the
-        training data lie in [0, 1] (as in the paper), else are linear.
+        learns one variance per feature (not depending on ``z``); its means
+        pass through a sigmoid when the training data lie in [0, 1] (as in the
+        paper), else are linear. With linear means the network works on
+        standardised data: each feature is centred and scaled to unit variance
+        with statistics of the first training rows (``mean_``, ``scale_``),
+        which are kept with the model; inputs are standardised and outputs
+        (``decode``, ``sample``, ``reconstruct``, ``variance_``) returned in
+        the units of the data, and scores are log-densities of the data
+        (including ``-sum(log(scale_))``). Data of any scale and offset train
+        alike: a fit on ``a * X + b`` is the fit on ``X``, scores shifted by
+        ``-sum(log(a))``.
     batch_size : int, default=100
-        Minibatch size. The last minibatch of an epoch may be smaller.
+        Minibatch size. The last minibatch of an epoch may be smaller; ``fit``
+        and ``partial_fit`` need at least ``batch_size`` training rows.
     optimizer : {"adam", "adagrad"}, default="adam"
         PyTorch's formulas, without weight decay.
     learning_rate : float, default=1e-3
@@ -93,12 +113,20 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
     intercepts_ : list of ndarray
         Biases of every dense layer.
     variance_ : ndarray of shape (n_features,) or None
-        Gaussian decoder variances (None for Bernoulli).
+        Gaussian decoder variances in data units (None for Bernoulli).
     var_floor_ : float
-        Lower bound added to the Gaussian variances (1e-4 times the mean
-        feature variance of the first training data, at least 1e-6).
+        Lower bound added to the Gaussian variances as the network sees the
+        data (standardised when ``scale_`` is set, so feature ``j``'s variance
+        is at least ``var_floor_ * scale_[j] ** 2``): 1e-4 times the mean
+        feature variance of the first training rows, at least 1e-6.
     sigmoid_mean_ : bool
         Whether the decoder means pass through a sigmoid.
+    mean_, scale_ : ndarray of shape (n_features,) or None
+        Per-feature mean and standard deviation (1 for constant features) of
+        the first training rows, which the Gaussian decoder with linear means
+        standardises by; None for the Bernoulli decoder and sigmoid means.
+    optimizer_ : str
+        The optimiser the model was trained with (fixed at the first fit).
     n_epochs_ : int
         Epochs trained so far (``fit`` and ``partial_fit``).
     t_ : int
@@ -111,8 +139,15 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
     Notes
     -----
     If the loss becomes NaN or infinite, training stops with
-    :class:`DivergenceError` (a ``FloatingPointError``) and the model keeps
-    the parameters it had at the start of the failing epoch.
+    :class:`DivergenceError` (a ``FloatingPointError``). A ``fit`` or
+    ``partial_fit`` call that raises (divergence, bad input, Ctrl-C) leaves the
+    estimator exactly as it was before the call: a failed ``fit`` keeps the
+    previous model (or none), not the epochs it completed. To keep every
+    completed epoch, train with ``partial_fit`` one epoch per call.
+
+    Inference methods raise ``ValueError`` for rows on which the network
+    overflows (rows far outside the training data) instead of returning NaN
+    or infinite values.
 
     Examples
     --------
@@ -127,8 +162,16 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "n_latent": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [tuple, list],
-        "decoder_layer_sizes": [tuple, list, None],
+        # checked further (integer widths >= 1) in _validate_params
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "decoder_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "activation": [StrOptions({"relu", "tanh"})],
         "likelihood": [StrOptions({"bernoulli", "gaussian"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -140,7 +183,7 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "random_state": ["random_state"],
-        "dtype": "no_validation",
+        "dtype": "no_validation",  # checked in _validate_params
         "n_jobs": [Integral, None],
         "verbose": ["boolean"],
     }
@@ -185,6 +228,13 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
+    def _validate_params(self):
+        super()._validate_params()
+        layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        if self.decoder_layer_sizes is not None:
+            layer_sizes(self.decoder_layer_sizes, "decoder_layer_sizes")
+        float_dtype(self.dtype)
+
     def fit(self, X, y=None):
         """Train from scratch for ``max_epochs`` epochs.
 
@@ -203,100 +253,97 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
         ValueError
             Invalid parameters or data, or fewer rows than ``batch_size``.
         DivergenceError
-            The loss became non-finite (the model keeps its last good state).
+            The loss became non-finite. Like any other error or an interrupt,
+            it leaves the estimator exactly as it was before the call.
         """
         self._validate_params()
-        saved = dict(self.__dict__)
-        try:
+        with unchanged_on_error(self):
+            kept = self._kept_model()
             X = self._check_data(X, reset=True)
             random_state = check_random_state(self.random_state)
-            X_train, X_val = self._split(X, random_state)
-            self._initialize(X_train, random_state)
+            X_train, X_val = holdout_split(
+                X, self.validation_fraction, self.batch_size, random_state
+            )
+            X_train = self._initialize(X_train, random_state)
+            if X_val is not None:
+                X_val = self._network_input(X_val)
             self.history_ = empty_history(X_val is not None)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-        self._train(X_train, self.max_epochs, X_val)
+            self._train(X_train, self.max_epochs, X_val, kept)
         return self
 
     def partial_fit(self, X, y=None):
         """One epoch over ``X`` (shuffled, in minibatches); initialises if needed.
 
-        No rows are held out for validation. Parameters are as in :meth:`fit`.
+        No rows are held out for validation. The first call learns the
+        architecture and (Gaussian decoder) the standardisation of the data;
+        later calls keep both and refuse changed structural parameters
+        (``n_latent``, layer sizes, ``activation``, ``likelihood``,
+        ``optimizer``, ``dtype``). Parameters are as in :meth:`fit`; an error or
+        interrupt leaves the estimator as it was before the call.
 
         Returns
         -------
         self : VAE
         """
+        self._validate_params()
         first = not hasattr(self, "_state")
-        if first:
-            self._validate_params()
-        saved = dict(self.__dict__)
-        try:
-            X = self._check_data(X, reset=first)
-            self._check_batch(X.shape[0])
+        if not first:
+            check_same_architecture(self, *self._layer_sizes())
+        with unchanged_on_error(self):
+            kept = self._kept_model()
             if first:
+                X = self._check_data(X, reset=True)
+                check_batch_rows(X.shape[0], self.batch_size)
                 random_state = check_random_state(self.random_state)
-                self._initialize(X, random_state)
+                X = self._initialize(X, random_state)
                 self.history_ = empty_history(False)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-        self._train(X, 1, None)
+            else:
+                X = self._check_fitted_data(X, "partial_fit")
+                check_batch_rows(X.shape[0], self.batch_size)
+            self._train(X, 1, None, kept)
         return self
 
     def _check_data(self, X, reset):
-        X = validate_data(
-            self, X, reset=reset, dtype=[np.float32, np.float64], order="C"
-        )
-        X = np.ascontiguousarray(X, dtype=self._dtype())
-        if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                "The Bernoulli decoder needs data in [0, 1] (binary or "
-                f"probabilities); got values in [{X.min()}, {X.max()}]. Rescale "
-                "the data or use likelihood='gaussian'."
-            )
+        """Validated numeric rows; Bernoulli: in [0, 1], in the model's dtype.
+
+        Other rows keep their numeric dtype (lists become float64): they reach
+        the network through :meth:`_network_input`, which standardises in
+        float64, so integers and float64 data far from the origin keep their
+        digits and are not copied twice.
+        """
+        X = validate_data(self, X, reset=reset, dtype="numeric")
+        likelihood = self.likelihood if reset else self.layout_.likelihood
+        if likelihood == "bernoulli":
+            dtype = float_dtype(self.dtype) if reset else self._fitted_dtype()
+            X = np.ascontiguousarray(X, dtype=dtype)
+            if X.min() < 0 or X.max() > 1:
+                raise ValueError(
+                    "The Bernoulli decoder needs data in [0, 1] (binary or "
+                    f"probabilities); got values in [{X.min()}, {X.max()}]. "
+                    "Rescale the data or use likelihood='gaussian'."
+                )
         return X
 
-    def _dtype(self):
-        dtype = np.dtype(self.dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        return dtype.type
+    def _network_input(self, X):
+        """Rows as the network reads them: standardised if the model scales data."""
+        if self._scaling is not None:
+            return self._scaling.standardize(X, self._fitted_dtype())
+        with np.errstate(over="ignore"):  # inf in float32: inference reports it
+            return np.ascontiguousarray(X, dtype=self._fitted_dtype())
 
-    def _check_batch(self, n_samples):
-        if n_samples < self.batch_size:
-            raise ValueError(
-                f"Expected at least batch_size={self.batch_size} training rows, got "
-                f"{n_samples}; lower batch_size or pass more data."
-            )
+    def _fitted_dtype(self):
+        return self._state.theta.dtype.type
 
-    def _split(self, X, random_state):
-        n_samples = X.shape[0]
-        n_val = int(round(self.validation_fraction * n_samples))
-        if self.validation_fraction > 0 and n_val == 0:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves no "
-                f"validation rows out of {n_samples}"
-            )
-        self._check_batch(n_samples - n_val)
-        if n_val == 0:
-            return X, None
-        order = random_state.permutation(n_samples)
-        return X[np.sort(order[n_val:])], X[np.sort(order[:n_val])]
+    def _layer_sizes(self):
+        encoder = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        if self.decoder_layer_sizes is None:
+            return encoder, encoder[::-1]
+        return encoder, layer_sizes(self.decoder_layer_sizes, "decoder_layer_sizes")
 
     def _initialize(self, X, random_state):
-        dtype = self._dtype()
-        encoder = tuple(int(n) for n in self.hidden_layer_sizes)
-        decoder = (
-            encoder[::-1]
-            if self.decoder_layer_sizes is None
-            else tuple(int(n) for n in self.decoder_layer_sizes)
-        )
-        if any(n < 1 for n in encoder + decoder):
-            raise ValueError("hidden layer sizes must be positive integers")
+        """Build the network for training rows ``X``; return them as it reads them."""
+        dtype = float_dtype(self.dtype)
+        encoder, decoder = self._layer_sizes()
         self.layout_ = NetworkLayout(
             X.shape[1],
             int(self.n_latent),
@@ -305,23 +352,31 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
             self.activation,
             self.likelihood,
         )
+        self.optimizer_ = self.optimizer
         gaussian = self.likelihood == "gaussian"
         self.sigmoid_mean_ = bool(gaussian and X.min() >= 0 and X.max() <= 1)
+        # data in [0, 1] with sigmoid means are on the unit scale already
+        standardize = gaussian and not self.sigmoid_mean_
+        self._scaling = FeatureScaling.fit(X) if standardize else None
+        # theta first: _network_input reads the model's dtype from it
+        theta = np.empty(self.layout_.n_params, dtype=dtype)
+        self._state = TrainState(theta, np.zeros_like(theta), np.zeros_like(theta))
+        X = self._network_input(X)
         mean_variance = (
             float(X.var(axis=0, dtype=np.float64).mean()) if gaussian else 1.0
         )
         self.var_floor_ = max(1e-6, 1e-4 * mean_variance) if gaussian else 0.0
-        theta = self.layout_.init_params(
+        theta[:] = self.layout_.init_params(
             random_state, dtype, np.log(max(mean_variance, self.var_floor_))
         )
         self._random_state = random_state
-        self._state = TrainState(
-            theta,
-            np.zeros_like(theta),
-            np.zeros_like(theta),
-            noise_key=int(random_state.randint(2**31)),
-        )
+        self._state.noise_key = int(random_state.randint(2**31))
         self._eval_key = int(random_state.randint(2**31))
+        return X
+
+    def _log_scale_sum(self):
+        """``sum_j log scale_j`` (0 without scaling): ELBOs of the data's units."""
+        return 0.0 if self._scaling is None else self._scaling.log_scale_sum
 
     def _settings(self):
         hyper = np.array(
@@ -338,18 +393,26 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
             self.layout_,
             self.sigmoid_mean_,
             int(self.batch_size),
-            self.optimizer,
+            self.optimizer_,
             hyper,
-            self._dtype(),
+            self._fitted_dtype(),
+            loss_offset=self._log_scale_sum(),
         )
 
-    def _train(self, X, n_epochs, X_val):
+    def _kept_model(self):
+        """What a failing call leaves, in words (for the divergence message)."""
+        if not hasattr(self, "_state"):
+            return "the estimator stays unfitted"
+        return f"the model is left as it was ({self._state.epochs} epochs trained)"
+
+    def _train(self, X, n_epochs, X_val, kept):
         settings = self._settings()
         validate = None
         if X_val is not None:
 
             def validate():
-                return float(np.mean(_inference.negative_elbo(self, X_val)))
+                losses = _inference.negative_elbo(self, X_val)
+                return float(np.mean(losses)) + settings.loss_offset
 
         from threadpoolctl import threadpool_limits
 
@@ -365,47 +428,21 @@ class VAE(InferenceMixin, TransformerMixin, BaseEstimator):
             num_threads(self.n_jobs) as n_threads,
             threadpool_limits(limits=blas_threads or n_threads, user_api="blas"),
         ):
-            train_epochs(
-                self._state,
-                settings,
-                X,
-                n_epochs,
-                self._random_state,
-                self.verbose,
-                self.history_,
-                validate,
-            )
-
-    # ----------------------------------------------------------- attributes
-
-    @property
-    def n_epochs_(self):
-        check_is_fitted(self, "_state")
-        return self._state.epochs
-
-    @property
-    def t_(self):
-        check_is_fitted(self, "_state")
-        return self._state.opt_step
-
-    @property
-    def coefs_(self):
-        check_is_fitted(self, "_state")
-        return [w for w, _ in self.layout_.split(self._state.theta)]
-
-    @property
-    def intercepts_(self):
-        check_is_fitted(self, "_state")
-        return [b for _, b in self.layout_.split(self._state.theta)]
-
-    @property
-    def variance_(self):
-        check_is_fitted(self, "_state")
-        if self.likelihood != "gaussian":
-            return None
-        start = self.layout_.var_offset
-        raw = self._state.theta[start : start + self.layout_.n_features]
-        return np.exp(raw.astype(np.float64)) + self.var_floor_
+            try:
+                train_epochs(
+                    self._state,
+                    settings,
+                    X,
+                    n_epochs,
+                    self._random_state,
+                    self.verbose,
+                    self.history_,
+                    validate,
+                )
+            except DivergenceError as error:
+                raise DivergenceError(
+                    f"{error}; {kept}. Try a smaller learning_rate."
+                ) from None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
