@@ -177,7 +177,7 @@ def test_single_k_and_params_passed_on(rng):
         (dict(n_components=range(0, 3)), ValueError, "must be >= 1, got 0"),
         (dict(n_components=-2), ValueError, "must be >= 1, got -2"),
         (dict(n_components=[1, 31]), ValueError, "<= n_samples = 30, got 31"),
-        (dict(n_components=[1, 2, 2]), ValueError, r"repeated values: \[2\]"),
+        (dict(n_components=[1, 2, 2]), ValueError, "a repeated value: 2"),
         (dict(n_components=[1, 2.5]), TypeError, "must hold integers, got 2.5"),
         (dict(n_components=[True]), TypeError, "must hold integers"),
         (dict(n_components="1:3"), TypeError, "must be an int"),
