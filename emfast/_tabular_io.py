@@ -213,8 +213,9 @@ def _read_npy_header(file, name):
         else:
             raise ValueError(f"unsupported format version {version[0]}.{version[1]}")
     except Exception as err:  # any failure to parse an untrusted header
-        detail = " ".join(str(err).split()) or type(err).__name__
-        raise CliError(f"{name} is not a valid .npy file ({detail})") from None
+        reason = err.args[0] if err.args and isinstance(err.args[0], str) else err
+        detail = " ".join(str(reason).split()) or type(err).__name__
+        raise CliError(f"{name} is not a valid .npy file (header: {detail})") from None
     if not all(isinstance(n, int) and n >= 0 for n in shape):
         raise CliError(f"{name} is not a valid .npy file (invalid shape {shape})")
     return tuple(shape), fortran_order, dtype

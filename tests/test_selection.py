@@ -1,7 +1,7 @@
 """select_n_components: the AIC/BIC table over K, the choice, the plot."""
 
+import itertools
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -14,6 +14,7 @@ from emfast.mixture.selection import (
     SelectionTable,
     select_n_components,
 )
+from tests.limits import run_limited
 
 COLUMNS = (
     "n_components",
@@ -201,6 +202,54 @@ def test_bad_arguments(rng, kwargs, error, match):
 
 
 @pytest.mark.parametrize(
+    "n_components, match",
+    [
+        (range(1, 10**9), "<= n_samples = 30, got 999999999"),
+        (range(10**9, 0, -1), "<= n_samples = 30, got 1000000000"),
+        (range(-(10**9), 3), ">= 1, got -1000000000"),
+        (range(1, 10**12, 10**6), "<= n_samples = 30, got 999999000001"),
+        (itertools.count(1), "<= n_samples = 30, got 31"),
+        (itertools.repeat(2), "a repeated value: 2"),
+        (itertools.chain([1, 2], itertools.repeat(0.5)), "must hold integers"),
+        (np.arange(1, 10**6), "<= n_samples = 30, got 31"),
+    ],
+)
+def test_n_components_checked_before_materialising(rng, n_components, match):
+    # each would be (tens of) gigabytes or endless as a list; it fails at once
+    X = rng.normal(size=(30, 2))
+    error = TypeError if "integers" in match else ValueError
+    with pytest.raises(error, match=match):
+        select_n_components(X, n_components)
+
+
+def test_endless_covariance_types_fail_at_the_first_repeat(rng):
+    X = rng.normal(size=(30, 2))
+    with pytest.raises(ValueError, match="covariance_type has a repeated value"):
+        select_n_components(X, [1], covariance_type=itertools.cycle(["full", "diag"]))
+
+
+def test_huge_k_range_fails_under_a_memory_limit(tmp_path):
+    # The reproducer, in a child whose address space is limited (1.5 GB): the
+    # old code built list(range(1, 10**9)) (~36 GB) before checking anything.
+    code = (
+        "import itertools, numpy as np\n"
+        "from emfast.mixture.selection import select_n_components\n"
+        "X = np.random.default_rng(0).normal(size=(50, 2))\n"
+        "for ks in (range(1, 10**9), itertools.count(1)):\n"
+        "    try:\n"
+        "        select_n_components(X, ks)\n"
+        "    except ValueError as err:\n"
+        "        print(err)\n"
+    )
+    child = run_limited(["-c", code], cwd=tmp_path)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.splitlines() == [
+        "n_components must be <= n_samples = 50, got 999999999",
+        "n_components must be <= n_samples = 50, got 51",
+    ]
+
+
+@pytest.mark.parametrize(
     "X, match",
     [
         ([[0.0, 1.0], [np.nan, 2.0], [3.0, 4.0]], "NaN"),
@@ -243,25 +292,19 @@ def test_to_frame_without_pandas(monkeypatch, wine):
         wine.table_.to_frame()
 
 
-def test_to_frame_builds_a_dataframe(monkeypatch, wine):
-    calls = []
-    fake = types.ModuleType("pandas")
-    fake.DataFrame = types.SimpleNamespace(
-        from_records=lambda records, columns: (
-            calls.append((records, columns)) or "frame"
-        )
-    )
-    monkeypatch.setitem(sys.modules, "pandas", fake)
-    assert wine.table_.to_frame() == "frame"
-    assert calls == [(wine.table_.rows, list(COLUMNS))]
-
-
 def test_to_frame_with_pandas(wine):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # in the test extra: a missing pandas fails, not skips
+
     frame = wine.table_.to_frame()
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == list(COLUMNS)
-    assert_array_equal(frame["bic"].to_numpy(), wine.table_["bic"])
+    assert len(frame) == len(wine.table_)
+    for key in COLUMNS:
+        assert_array_equal(frame[key].to_numpy(), wine.table_[key])
+    assert frame["n_components"].dtype.kind == "i"
+    assert frame["converged"].dtype == bool
+    assert frame["covariance_type"].tolist() == ["full"] * 6
+    assert frame.iloc[wine.best_index_]["bic"] == frame["bic"].min()
 
 
 def test_plot(rng):
