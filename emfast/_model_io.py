@@ -177,7 +177,7 @@ def write_atomic(path, text):
     path : str or os.PathLike
     text : str
     """
-    path = os.path.realpath(os.fspath(path))
+    path = os.fspath(path)
     try:
         existing = os.stat(path)
     except FileNotFoundError:
@@ -186,6 +186,7 @@ def write_atomic(path, text):
         with open(path, "w", encoding="utf-8", newline="") as file:
             file.write(text)
         return
+    path = os.path.realpath(path)  # replace the file a link points to, not the link
     directory, name = os.path.split(path)
     temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
     # os.open with mode 0o666 gives the permissions a plain open() would (umask).

@@ -208,6 +208,7 @@ def test_bad_arguments(rng, kwargs, error, match):
         (range(10**9, 0, -1), "<= n_samples = 30, got 1000000000"),
         (range(-(10**9), 3), ">= 1, got -1000000000"),
         (range(1, 10**12, 10**6), "<= n_samples = 30, got 999999000001"),
+        (range(1, 10**22), "<= n_samples = 30, got 9999999999999999999999"),
         (itertools.count(1), "<= n_samples = 30, got 31"),
         (itertools.repeat(2), "a repeated value: 2"),
         (itertools.chain([1, 2], itertools.repeat(0.5)), "must hold integers"),

@@ -232,7 +232,7 @@ def _check_n_components(n_components, n_samples):
 
 def _check_range_bounds(ks, n_samples):
     """Bounds of a ``range`` from its ends, without iterating over it."""
-    if len(ks) == 0:
+    if not ks:  # not len(): it overflows beyond sys.maxsize values
         return  # reported as empty by the caller
     low, high = (ks[0], ks[-1]) if ks.step > 0 else (ks[-1], ks[0])
     _check_k_bounds(low, n_samples)
