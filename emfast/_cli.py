@@ -18,10 +18,13 @@ Heavy modules (numba, scikit-learn) are imported only once a command needs them.
 import argparse
 import contextlib
 import os
-import sys
 import warnings
 
 from emfast._errors import CliError
+from emfast._stdout import StdoutError, out
+from emfast._stdout import err as print_error
+from emfast._stdout import flush as flush_stdout
+from emfast._stdout import silence as silence_stdout
 from emfast._tabular_io import format_csv, read_data, sniff
 
 PROG = "python -m emfast"
@@ -63,18 +66,18 @@ def main(argv=None):
         except _UsageError as err:
             return _fail(err, status=2)
         except SystemExit as exit_:  # --help
-            _flush_stdout()
+            flush_stdout()
             return exit_.code if isinstance(exit_.code, int) else 0
         args.run(args)
-        _flush_stdout()
+        flush_stdout()
     except KeyboardInterrupt:
-        print("emfast: interrupted", file=sys.stderr)
+        print_error("emfast: interrupted")
         return 130
     except BrokenPipeError:  # e.g. `... | head`: stop quietly
-        _silence_stdout()
+        silence_stdout()
         return 1
-    except _StdoutError as err:
-        _silence_stdout()  # the interpreter's final flush would fail again
+    except StdoutError as err:
+        silence_stdout()  # the interpreter's final flush would fail again
         return _fail(err)
     except (CliError, OSError, ValueError, TypeError) as err:
         return _fail(err)
@@ -83,60 +86,10 @@ def main(argv=None):
     return 0
 
 
-class _StdoutError(CliError):
-    """Standard output failed (full disk, closed descriptor)."""
-
-
-def _out(text, required=False):
-    """Write ``text`` to standard output.
-
-    A closed standard output (``>&-``) is skipped for messages, as ``print``
-    does, and an error when the output is the command's result (``required``).
-    """
-    if sys.stdout is None:
-        if required:
-            raise _StdoutError("cannot write to standard output: it is closed")
-        return
-    try:
-        sys.stdout.write(text)
-    except BrokenPipeError:
-        raise
-    except OSError as err:
-        raise _StdoutError(
-            f"cannot write to standard output: {err.strerror or err}"
-        ) from None
-
-
-def _flush_stdout():
-    if sys.stdout is None:
-        return
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as err:
-        raise _StdoutError(
-            f"cannot write to standard output: {err.strerror or err}"
-        ) from None
-
-
 def _fail(message, status=1):
     text = " ".join(str(message).split()) or "failed"
-    print(f"emfast: error: {text}", file=sys.stderr)
+    print_error(f"emfast: error: {text}")
     return status
-
-
-def _silence_stdout():
-    """Point standard output at /dev/null so that the exit flush cannot fail."""
-    if sys.stdout is None:
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (AttributeError, OSError, ValueError):
-        pass
-    finally:
-        os.close(devnull)
 
 
 # ---------------------------------------------------------------- the parser
@@ -366,11 +319,11 @@ def run_fit(args):
         with _reporting_os_errors("write", args.output):
             save_model(result.best_estimator_, args.output)
     names = f" ({', '.join(columns)})" if columns else ""
-    _out(f"{args.data}: {X.shape[0]} rows x {X.shape[1]} columns{names}\n")
-    _out(f"{result}\n")
+    out(f"{args.data}: {X.shape[0]} rows x {X.shape[1]} columns{names}\n")
+    out(f"{result}\n")
     _print_warnings(caught)
     if args.output is not None:
-        _out(f"Saved the best model to {args.output}\n")
+        out(f"Saved the best model to {args.output}\n")
 
 
 def run_predict(args):
@@ -398,7 +351,7 @@ def run_predict(args):
             header = ["label"]
     text = format_csv(header, values)
     if args.output is None:
-        _out(text, required=True)
+        out(text, required=True)
     else:
         from emfast._model_io import write_atomic
 
@@ -438,7 +391,7 @@ def _reporting_os_errors(verb, path):
 
 def _print_warnings(caught):
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
-        print(f"emfast: warning: {message}", file=sys.stderr)
+        print_error(f"emfast: warning: {message}")
 
 
 def _check_output(path, inputs):

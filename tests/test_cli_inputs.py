@@ -436,3 +436,18 @@ def test_main_module_runs(tmp_path, data):
     )  # fmt: skip
     assert child.returncode == 0, child.stderr
     assert child.stdout.startswith(f"{data[1]}: 80 rows x 2 columns (a, b)")
+
+
+def test_closed_stderr_keeps_warnings_out_of_the_result(tmp_path, model_file):
+    # print(file=sys.stderr) with stderr closed writes to stdout: the warning
+    # about a 0,1 first row must not land in the predicted CSV
+    (tmp_path / "x.csv").write_text("0,1\n0.5,11.0\n12.0,0.3\n")
+    child = subprocess.run(
+        " ".join(_emfast("predict", model_file, "x.csv")) + " 2>&-",
+        shell=True, cwd=tmp_path, env=_env(), capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert child.returncode == 0
+    lines = child.stdout.splitlines()
+    assert lines[0] == "label" and len(lines) == 4
+    assert all(line in ("0", "1") for line in lines[1:])
