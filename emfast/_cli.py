@@ -396,6 +396,8 @@ def _print_warnings(caught):
 
 def _check_output(path, inputs):
     """Fail before any work if ``path`` cannot be written or is an input file."""
+    if not path:
+        raise CliError("the output file name is empty")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.exists(directory):
         raise CliError(f"cannot write {path}: directory {directory} does not exist")

@@ -417,16 +417,21 @@ def test_output_never_replaces_an_input(tmp_path, data, model_file, capsys):
     assert Path(data[1]).read_text() == before
 
 
-def test_output_to_dev_stdout_keeps_the_device(tmp_path, data, model_file):
-    # an atomic rename onto /dev/stdout would replace the device node (as root)
+def test_output_to_a_device_writes_it_in_place(tmp_path, data, model_file, capsys):
+    # -o /dev/stdout (a link to /proc/self/fd/1): an atomic rename onto it would
+    # replace the link (as root, the device node) with a regular file. A link of
+    # the same kind in tmp_path keeps a regression from touching /dev.
+    os.symlink("/proc/self/fd/1", tmp_path / "stdout")
     child = subprocess.run(
-        _emfast("predict", model_file, data[1], "-o", "/dev/stdout"),
+        _emfast("predict", model_file, data[1], "-o", tmp_path / "stdout"),
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert child.returncode == 0, child.stderr
     assert child.stdout.splitlines()[0] == "label"
     assert len(child.stdout.splitlines()) == 81
-    assert os.path.islink("/dev/stdout")  # still the link to the descriptor
+    assert os.readlink(tmp_path / "stdout") == "/proc/self/fd/1"
+    _refused(capsys, tmp_path, "fit", data[1], "-o", "",
+             fragment="the output file name is empty")  # fmt: skip
 
 
 def test_main_module_runs(tmp_path, data):
