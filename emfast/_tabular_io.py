@@ -55,9 +55,13 @@ def sniff(path):
     """What a file looks like from its first bytes: ``"npy"``, ``"json"`` or ``"text"``.
 
     Used to tell a model file given as data (or data given as a model) from a
-    plain mistake in the file. Returns None if the file cannot be read.
+    plain mistake in the file. Returns None if the file cannot be read, or is
+    not a regular file: reading a pipe (``<(cat data.csv)``) would consume the
+    bytes that the command then needs.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         with open(path, "rb") as file:
             start = file.read(4096)
     except OSError:

@@ -456,3 +456,16 @@ def test_closed_stderr_keeps_warnings_out_of_the_result(tmp_path, model_file):
     lines = child.stdout.splitlines()
     assert lines[0] == "label" and len(lines) == 4
     assert all(line in ("0", "1") for line in lines[1:])
+
+
+def test_data_and_model_through_pipes(tmp_path, data, model_file):
+    # process substitution gives /dev/fd/N pipes: checking what a file looks
+    # like must not consume the bytes the command reads afterwards
+    command = " ".join(_emfast("predict", f"<(cat {model_file})", f"<(cat {data[1]})"))
+    child = subprocess.run(
+        command, shell=True, executable="/bin/bash", cwd=tmp_path, env=_env(),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr
+    expected = load_model(model_file).predict(data[0])
+    assert child.stdout.split()[1:] == [str(label) for label in expected]
