@@ -1,4 +1,4 @@
-"""Build script for emfast (metadata lives here; pyproject.toml only names the backend)."""
+"""Build script for emfast (the metadata is here; pyproject.toml names the backend)."""
 
 import re
 from pathlib import Path
