@@ -1,4 +1,4 @@
-"""Build script for emfast (metadata lives here; pyproject.toml only names the backend)."""
+"""Build script for emfast (the metadata is here; pyproject.toml names the backend)."""
 
 import re
 from pathlib import Path
@@ -32,12 +32,14 @@ setup(
     ],
     extras_require={
         # the test extra pulls the optional parts too, so that one install runs
-        # every test (Dask cluster tests, example scripts that plot)
+        # every test (Dask cluster tests, example scripts that plot,
+        # SelectionTable.to_frame against real pandas)
         "test": [
             "pytest>=7",
             "pytest-benchmark>=4",
             "dask[distributed]>=2024.1",
             "matplotlib>=3.7",
+            "pandas>=1.5",
             "tqdm",
         ],
         "bench": ["asv>=0.6", "pytest-benchmark>=4", "psutil"],

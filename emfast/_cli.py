@@ -7,17 +7,25 @@ Expected failures (missing file, bad data, a malformed model file, a fit that
 fails) print one line ``emfast: error: ...`` on stderr and exit with status 1
 (2 for a bad command line), never a traceback, and write no file.
 
+Output files never depend on standard output: ``fit`` writes its model before
+it prints anything, and a closed pipe on standard output (``... | head -1``)
+ends the command quietly with status 1, as Python's documentation recommends
+for SIGPIPE.
+
 Heavy modules (numba, scikit-learn) are imported only once a command needs them.
 """
 
 import argparse
 import contextlib
 import os
-import sys
 import warnings
 
 from emfast._errors import CliError
-from emfast._tabular_io import format_csv, read_data
+from emfast._stdout import StdoutError, out
+from emfast._stdout import err as print_error
+from emfast._stdout import flush as flush_stdout
+from emfast._stdout import silence as silence_stdout
+from emfast._tabular_io import format_csv, read_data, sniff
 
 PROG = "python -m emfast"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -53,24 +61,24 @@ def main(argv=None):
     """
     parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
-    except _UsageError as err:
-        return _fail(err, status=2)
-    except SystemExit as exit_:  # --help
-        return exit_.code if isinstance(exit_.code, int) else 0
-    if args.command == "demo":
-        from emfast._demo import run_demo
-
-        run_demo(speed=not args.no_speed)
-        return 0
-    try:
+        try:
+            args = parser.parse_args(argv)
+        except _UsageError as err:
+            return _fail(err, status=2)
+        except SystemExit as exit_:  # --help
+            flush_stdout()
+            return exit_.code if isinstance(exit_.code, int) else 0
         args.run(args)
+        flush_stdout()
     except KeyboardInterrupt:
-        print("emfast: interrupted", file=sys.stderr)
+        print_error("emfast: interrupted")
         return 130
     except BrokenPipeError:  # e.g. `... | head`: stop quietly
-        _silence_stdout()
+        silence_stdout()
         return 1
+    except StdoutError as err:
+        silence_stdout()  # the interpreter's final flush would fail again
+        return _fail(err)
     except (CliError, OSError, ValueError, TypeError) as err:
         return _fail(err)
     except Exception as err:  # the CLI never shows a traceback
@@ -80,18 +88,8 @@ def main(argv=None):
 
 def _fail(message, status=1):
     text = " ".join(str(message).split()) or "failed"
-    print(f"emfast: error: {text}", file=sys.stderr)
+    print_error(f"emfast: error: {text}")
     return status
-
-
-def _silence_stdout():
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-    finally:
-        os.close(devnull)
 
 
 # ---------------------------------------------------------------- the parser
@@ -108,6 +106,7 @@ def _build_parser():
         action="store_true",
         help="skip the timing comparison on a larger synthetic data set",
     )
+    demo.set_defaults(run=run_demo)
 
     fit = commands.add_parser(
         "fit",
@@ -216,19 +215,23 @@ _DATA_HELP = (
 def parse_n_components(text):
     """``"3"``, ``"1,2,4"`` or ``"1:6"`` (LAST included, optional ``:STEP``).
 
+    A ``FIRST:LAST`` span is returned as a ``range``, never expanded: how many
+    components the data allow is checked later, against the number of rows,
+    without building the list (so ``1:1000000000`` fails at once).
+
     Parameters
     ----------
     text : str
 
     Returns
     -------
-    ks : list of int
+    ks : list of int or range
 
     Examples
     --------
     >>> parse_n_components("1:6")
-    [1, 2, 3, 4, 5, 6]
-    >>> parse_n_components("2:10:4"), parse_n_components("1,2,4")
+    range(1, 7)
+    >>> list(parse_n_components("2:10:4")), parse_n_components("1,2,4")
     ([2, 6, 10], [1, 2, 4])
     """
     usage = f"invalid value {text!r}: expected K, K1,K2,... or FIRST:LAST[:STEP]"
@@ -242,12 +245,14 @@ def parse_n_components(text):
                 raise argparse.ArgumentTypeError(
                     f"{usage} (need FIRST <= LAST and STEP >= 1)"
                 )
-            ks = list(range(first, last + 1, step))
+            ks = range(first, last + 1, step)
+            low = first
         else:
             ks = [int(p) for p in text.split(",")]
+            low = min(ks)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{usage}, e.g. 3, 1,2,4 or 1:6") from None
-    if min(ks) < 1:
+    if low < 1:
         raise argparse.ArgumentTypeError(
             f"invalid value {text!r}: numbers of components must be >= 1"
         )
@@ -275,18 +280,27 @@ def parse_covariance_types(text):
 
 
 # --------------------------------------------------------------- the commands
+def run_demo(args):
+    """``demo``: the wine example of the EM tutorial (see :mod:`emfast._demo`)."""
+    from emfast._demo import run_demo as demo
+
+    demo(speed=not args.no_speed)
+
+
 def run_fit(args):
-    """``fit``: select K, print the table, save the best model."""
+    """``fit``: select K, save the best model, then print the table.
+
+    The model is written before anything is printed, so that it does not
+    depend on standard output staying open.
+    """
     if args.output is not None:
-        _check_writable(args.output)
-    X, columns = read_data(args.data)
-    names = f" ({', '.join(columns)})" if columns else ""
-    print(f"{args.data}: {X.shape[0]} rows x {X.shape[1]} columns{names}")
-
-    from emfast.mixture.selection import select_n_components
-
+        _check_output(args.output, inputs={"DATA": args.data})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        X, columns = read_data(args.data)
+
+        from emfast.mixture.selection import select_n_components
+
         result = select_n_components(
             X,
             args.n_components,
@@ -299,48 +313,71 @@ def run_fit(args):
             reg_covar=args.reg_covar,
             init_params=args.init_params,
         )
-    print(result)
-    _print_warnings(caught)
     if args.output is not None:
         from emfast._model_io import save_model
 
         with _reporting_os_errors("write", args.output):
             save_model(result.best_estimator_, args.output)
-        print(f"Saved the best model to {args.output}")
+    names = f" ({', '.join(columns)})" if columns else ""
+    out(f"{args.data}: {X.shape[0]} rows x {X.shape[1]} columns{names}\n")
+    out(f"{result}\n")
+    _print_warnings(caught)
+    if args.output is not None:
+        out(f"Saved the best model to {args.output}\n")
 
 
 def run_predict(args):
     """``predict``: labels or probabilities of DATA under a saved model."""
     from emfast._model_io import load_model
 
+    _check_predict_arguments(args.model, args.data)
     if args.output is not None:
-        _check_writable(args.output)
-    X, _ = read_data(args.data)
+        _check_output(args.output, inputs={"MODEL": args.model, "DATA": args.data})
     with _reporting_os_errors("read", args.model):
         model = load_model(args.model)
-    if X.shape[1] != model.n_features_in_:
-        raise CliError(
-            f"{args.data} has {X.shape[1]} columns but the model in {args.model} "
-            f"was fitted on {model.n_features_in_}"
-        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        X, _ = read_data(args.data)
+        if X.shape[1] != model.n_features_in_:
+            raise CliError(
+                f"{args.data} has {X.shape[1]} columns but the model in "
+                f"{args.model} was fitted on {model.n_features_in_}"
+            )
         if args.proba:
             values = model.predict_proba(X)
             header = [f"proba_{k}" for k in range(values.shape[1])]
         else:
             values = model.predict(X)[:, None]
             header = ["label"]
-    _print_warnings(caught)
     text = format_csv(header, values)
     if args.output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        out(text, required=True)
     else:
         from emfast._model_io import write_atomic
 
         with _reporting_os_errors("write", args.output):
             write_atomic(args.output, text)
+    _print_warnings(caught)
+
+
+def _check_predict_arguments(model_path, data_path):
+    """Name the argument that is wrong when MODEL and DATA are mixed up."""
+    if model_path == "-":
+        raise CliError("MODEL must be a model file; only DATA can be - (stdin)")
+    model_kind = sniff(model_path)
+    data_kind = None if data_path == "-" else sniff(data_path)
+    if data_kind == "json":
+        swapped = model_kind in ("text", "npy")
+        raise CliError(
+            f"{data_path} (DATA) is a JSON file, not data"
+            + (f", and {model_path} (MODEL) is not a model file" if swapped else "")
+            + f": the model comes first ({PROG} predict MODEL DATA)"
+        )
+    if model_kind == "npy":
+        raise CliError(
+            f"{model_path} (MODEL) is a .npy array, not a model file: the model "
+            f"comes first ({PROG} predict MODEL DATA)"
+        )
 
 
 @contextlib.contextmanager
@@ -354,11 +391,13 @@ def _reporting_os_errors(verb, path):
 
 def _print_warnings(caught):
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
-        print(f"emfast: warning: {message}", file=sys.stderr)
+        print_error(f"emfast: warning: {message}")
 
 
-def _check_writable(path):
-    """Fail before any work if ``path`` cannot be created."""
+def _check_output(path, inputs):
+    """Fail before any work if ``path`` cannot be written or is an input file."""
+    if not path:
+        raise CliError("the output file name is empty")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.exists(directory):
         raise CliError(f"cannot write {path}: directory {directory} does not exist")
@@ -366,3 +405,16 @@ def _check_writable(path):
         raise CliError(f"cannot write {path}: {directory} is not a directory")
     if os.path.isdir(path):
         raise CliError(f"cannot write {path}: it is a directory")
+    for role, source in inputs.items():
+        if source != "-" and _same_file(path, source):
+            raise CliError(
+                f"cannot write {path}: it is the {role} file {source}, which the "
+                "output would replace"
+            )
+
+
+def _same_file(path, other):
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist (yet)
+        return False

@@ -41,25 +41,78 @@ MNIST_FILES = {
 }
 
 
-def _read_idx(filename):
-    """One gzip'd idx file (LeCun's format) as a uint8 ndarray of its shape."""
-    import gzip
+MNIST_IMAGE_SHAPE = (28, 28)
+_IDX_MAGIC = {"images": 0x00000803, "labels": 0x00000801}  # ubyte, 3-D / 1-D
 
-    with gzip.open(filename, "rb") as file:
-        data = file.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError(f"{filename} is not an unsigned-byte idx file")
-    n_dims = data[3]
-    header_size = 4 + 4 * n_dims
-    shape = tuple(
-        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(n_dims)
-    )
-    values = np.frombuffer(data, dtype=np.uint8, offset=header_size)
-    if values.size != int(np.prod(shape)):
+
+def _read_idx(filename, kind):
+    """One gzip'd idx file (LeCun's format) of MNIST ``kind`` as a uint8 ndarray.
+
+    The header is read and checked first (magic number, and for images the
+    28 x 28 size), then exactly the values it announces: a file whose header
+    claims more data than it holds, or holds more than it claims, is refused
+    without being decompressed further.
+    """
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(filename, "rb") as file:
+            magic = file.read(4)
+            if len(magic) < 4 or magic[:3] != b"\x00\x00\x08":
+                raise ValueError(f"{filename} is not an unsigned-byte idx file")
+            if int.from_bytes(magic, "big") != _IDX_MAGIC[kind]:
+                raise ValueError(
+                    f"{filename} is an idx file of {magic[3]} dimension(s), not "
+                    f"MNIST {kind} (magic {_IDX_MAGIC[kind]:#010x})"
+                )
+            n_dims = magic[3]
+            header = file.read(4 * n_dims)
+            if len(header) < 4 * n_dims:
+                raise ValueError(f"{filename} is truncated (incomplete header)")
+            shape = tuple(
+                int.from_bytes(header[4 * i : 4 * i + 4], "big") for i in range(n_dims)
+            )
+            _check_idx_shape(filename, kind, shape)
+            n_values = int(np.prod(shape))
+            data = _read_at_most(file, n_values)
+            if len(data) < n_values:
+                raise ValueError(
+                    f"{filename} is truncated: its header says shape {shape} "
+                    f"({n_values} values) but it holds {len(data)}"
+                )
+            if file.read(1):
+                raise ValueError(
+                    f"{filename}: its header says shape {shape} but it holds more "
+                    "values"
+                )
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise ValueError(
-            f"{filename}: header says shape {shape} but holds {values.size} values"
+            f"{filename} is not a valid gzip file (corrupt or truncated: {err})"
+        ) from None
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+
+
+def _read_at_most(file, n_bytes, piece=1 << 24):
+    """Up to ``n_bytes``, in pieces: a header claiming terabytes allocates nothing."""
+    pieces, received = [], 0
+    while received < n_bytes:
+        data = file.read(min(piece, n_bytes - received))
+        if not data:
+            break
+        pieces.append(data)
+        received += len(data)
+    return b"".join(pieces)
+
+
+def _check_idx_shape(filename, kind, shape):
+    if shape[0] == 0:
+        raise ValueError(f"{filename} holds no {kind}")
+    if kind == "images" and shape[1:] != MNIST_IMAGE_SHAPE:
+        raise ValueError(
+            f"{filename} holds images of {shape[1]} x {shape[2]} pixels; MNIST "
+            f"images are {MNIST_IMAGE_SHAPE[0]} x {MNIST_IMAGE_SHAPE[1]}"
         )
-    return values.reshape(shape)
 
 
 def load_mnist(path, *, dtype=np.float32, binarize=False):
@@ -96,7 +149,10 @@ def load_mnist(path, *, dtype=np.float32, binarize=False):
     FileNotFoundError
         If a file is missing from ``path``.
     ValueError
-        If a file is not a valid idx file or images and labels disagree.
+        If a file is not a valid gzip file (corrupt or truncated), not an
+        unsigned-byte idx file of MNIST images (28 x 28) or labels (0-9), holds
+        no images, holds more or fewer values than its header says, or if
+        images and labels differ in number.
     """
     from pathlib import Path
 
@@ -112,14 +168,18 @@ def load_mnist(path, *, dtype=np.float32, binarize=False):
                 f"MNIST file {name!r} not found in {str(directory)!r}; the directory "
                 f"must hold {', '.join(MNIST_FILES.values())}"
             )
-        arrays[key] = _read_idx(filename)
+        arrays[key] = _read_idx(filename, key.split("_")[1])
     result = []
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        if len(images) != len(labels):
             raise ValueError(
                 f"MNIST {split} images {images.shape} and labels {labels.shape} "
-                "do not match"
+                "do not match (different counts)"
+            )
+        if labels.max() > 9:
+            raise ValueError(
+                f"MNIST {split} labels must be digits 0-9, found {labels.max()}"
             )
         images = images.reshape(len(images), -1)
         if binarize:

@@ -55,7 +55,9 @@ def select_n_components(
     X : array-like of shape (n_samples, n_features)
         Training data. float32 data stay float32, as in ``GaussianMixture``.
     n_components : int or iterable of int, default=range(1, 7)
-        The numbers of components to try, each between 1 and n_samples.
+        The numbers of components to try, each between 1 and n_samples. They
+        are checked as they are read, before any list is built (a ``range`` by
+        its ends), so ``range(1, 10**9)`` or an endless generator fails at once.
     criterion : {'bic', 'aic'}, default='bic'
         The information criterion to minimise.
     covariance_type : str or list of str, default='full'
@@ -160,63 +162,88 @@ def _check_criterion(criterion):
 
 
 def _check_covariance_types(covariance_type):
-    types = [covariance_type] if isinstance(covariance_type, str) else covariance_type
+    """The covariance types, checked one by one as they are read (see below)."""
+    if isinstance(covariance_type, str):
+        covariance_type = [covariance_type]
     try:
-        types = list(types)
+        values = iter(covariance_type)
     except TypeError:
         raise TypeError(
             "covariance_type must be a string or a list of strings, got "
             f"{covariance_type!r}"
         ) from None
-    if not types:
-        raise ValueError("covariance_type is empty; give at least one of " + _OPTIONS)
-    for cov_type in types:
+    types = []
+    for cov_type in values:  # at most 4 distinct valid values: never endless
         if not isinstance(cov_type, str) or cov_type not in COVARIANCE_TYPES:
             raise ValueError(
                 f"covariance_type must be one of {_OPTIONS}, got {cov_type!r}"
             )
-    _check_unique(types, "covariance_type")
+        if cov_type in types:
+            raise ValueError(f"covariance_type has a repeated value: {cov_type!r}")
+        types.append(cov_type)
+    if not types:
+        raise ValueError("covariance_type is empty; give at least one of " + _OPTIONS)
     return types
 
 
 def _check_n_components(n_components, n_samples):
+    """The numbers of components, each checked as it is read.
+
+    Nothing is materialised before it is checked: a ``range`` is checked by its
+    bounds, any other iterable value by value, stopping at the first bad one, so
+    ``range(1, 10**9)`` or an endless generator fails at once instead of
+    filling memory. The returned list holds distinct values in [1, n_samples],
+    hence at most n_samples of them.
+    """
     if isinstance(n_components, Integral) and not isinstance(n_components, bool):
-        ks = [n_components]
+        values = (n_components,)
     elif isinstance(n_components, str | bytes):
         raise TypeError(
             f"n_components must be an int or integers, got {n_components!r}"
         )
+    elif isinstance(n_components, range):
+        _check_range_bounds(n_components, n_samples)
+        values = n_components
     else:
         try:
-            ks = list(n_components)
+            values = iter(n_components)
         except TypeError:
             raise TypeError(
                 "n_components must be an int or an iterable of ints such as "
                 f"range(1, 7), got {n_components!r}"
             ) from None
+    ks, seen = [], set()
+    for k in values:
+        if isinstance(k, bool | np.bool_) or not isinstance(k, Integral):
+            raise TypeError(f"n_components must hold integers, got {k!r}")
+        k = int(k)
+        _check_k_bounds(k, n_samples)
+        if k in seen:
+            raise ValueError(f"n_components has a repeated value: {k}")
+        seen.add(k)
+        ks.append(k)
     if not ks:
         raise ValueError(
             "n_components is empty: give at least one number of components, "
             "e.g. range(1, 7)"
         )
-    for k in ks:
-        if isinstance(k, bool | np.bool_) or not isinstance(k, Integral):
-            raise TypeError(f"n_components must hold integers, got {k!r}")
-    ks = [int(k) for k in ks]
-    if min(ks) < 1:
-        raise ValueError(f"n_components must be >= 1, got {min(ks)}")
-    if max(ks) > n_samples:
-        raise ValueError(
-            f"n_components must be <= n_samples = {n_samples}, got {max(ks)}"
-        )
-    _check_unique(ks, "n_components")
     return sorted(ks)
 
 
-def _check_unique(values, name):
-    repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
-    if repeated:
-        raise ValueError(f"{name} has repeated values: {repeated}")
+def _check_range_bounds(ks, n_samples):
+    """Bounds of a ``range`` from its ends, without iterating over it."""
+    if not ks:  # not len(): it overflows beyond sys.maxsize values
+        return  # reported as empty by the caller
+    low, high = (ks[0], ks[-1]) if ks.step > 0 else (ks[-1], ks[0])
+    _check_k_bounds(low, n_samples)
+    _check_k_bounds(high, n_samples)
+
+
+def _check_k_bounds(k, n_samples):
+    if k < 1:
+        raise ValueError(f"n_components must be >= 1, got {k}")
+    if k > n_samples:
+        raise ValueError(f"n_components must be <= n_samples = {n_samples}, got {k}")
 
 
 def _check_params(estimator_class, params):
