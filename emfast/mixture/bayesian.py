@@ -156,9 +156,7 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     """
 
     # scikit-learn's own constraints: the same checks and the same messages
-    _parameter_constraints: dict = dict(
-        _sklearn.bayesian_parameter_constraints()
-    )
+    _parameter_constraints: dict = dict(_sklearn.bayesian_parameter_constraints())
 
     def __init__(
         self,
@@ -309,9 +307,10 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     def _resolve_priors(self, data):
         """scikit-learn's ``_check_parameters``: set the ``*_prior_`` attributes
         (defaults from the weighted moments of ``data``); return :class:`Priors`."""
-        for name, value in resolve_priors(self, data).items():
+        attributes, priors = resolve_priors(self, data)
+        for name, value in attributes.items():
             setattr(self, name, value)
-        return Priors.from_attributes(self)
+        return priors
 
     def _kernel_params(self, params):
         """``(additive log term, means, precision factors)`` for the kernels."""
