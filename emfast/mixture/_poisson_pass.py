@@ -29,6 +29,9 @@ MIN_RATE = 1e-10
 # finite value that still sends any non-zero count's probability to 0 (and is
 # finite in float32).
 LOG_RATE_OF_ZERO = -1e30
+# Counts must be below 2**53: from there on float64 (and float32) hold only
+# whole numbers, and an int64 count above it changes when made a float.
+MAX_COUNT = 2.0**53
 # as scikit-learn's mixtures: every component keeps a sliver of weight, so an
 # emptied component has a finite log-weight instead of log(0)
 NK_OFFSET = 10 * np.finfo(np.float64).eps
@@ -81,21 +84,24 @@ class CountSummary(NamedTuple):
     """What :func:`count_summary` finds in the data."""
 
     n_negative: int
+    n_too_large: int  # entries >= MAX_COUNT
     n_fractional: int
     log_factorial: float  # sum w sum_l log(x_l!)
 
 
-def kernel_params(params, dtype):
-    """``(const, log_rates_t)`` in ``dtype``: the log-density terms the kernels use.
+def kernel_params(params):
+    """``(const, log_rates_t)``: the log-density terms the kernels use (float64).
 
     ``const[k] = log(weight_k) - sum_l rate_lk``; the log rate of a rate of exactly
-    0 is ``LOG_RATE_OF_ZERO`` (finite, so that a zero count times it is 0).
+    0 is ``LOG_RATE_OF_ZERO`` (finite, so that a zero count times it is 0). They
+    stay float64 for float32 rows too: the kernels sum log-densities in their
+    dtype (see :mod:`emfast.kernels.poisson`).
     """
     weights, rates = (np.asarray(p, dtype=np.float64) for p in params)
     with np.errstate(divide="ignore"):
         const = np.log(weights) - rates.sum(axis=1)
         log_rates_t = np.maximum(np.log(rates).T, LOG_RATE_OF_ZERO)
-    return const.astype(dtype), np.ascontiguousarray(log_rates_t, dtype=dtype)
+    return const, np.ascontiguousarray(log_rates_t)
 
 
 def poisson_pass(data, params):
@@ -105,7 +111,7 @@ def poisson_pass(data, params):
     -------
     PoissonStats
     """
-    const, log_rates_t = kernel_params(params, data.dtype)
+    const, log_rates_t = kernel_params(params)
     n_features, n_components = log_rates_t.shape
 
     def run(X_block, w_block, *out):
@@ -162,31 +168,52 @@ def count_summary(data):
     table = log_factorial_table()
 
     def run(X_block, w_block, *out):
-        kernels.count_summary(X_block, w_block, table, _chunks.CHUNK_ROWS, *out)
+        kernels.count_summary(
+            X_block, w_block, table, MAX_COUNT, _chunks.CHUNK_ROWS, *out
+        )
 
-    n_negative, n_fractional, log_factorial = data.sum_chunks(run, [(), (), ()])
-    return CountSummary(int(n_negative), int(n_fractional), float(log_factorial))
+    n_negative, n_too_large, n_fractional, log_factorial = data.sum_chunks(
+        run, [(), (), (), ()]
+    )
+    return CountSummary(
+        int(n_negative), int(n_too_large), int(n_fractional), float(log_factorial)
+    )
 
 
 def check_counts(X, summary, estimator_name):
     """Raise a ``ValueError`` naming the first invalid entry if X is not counts.
 
     Negative values get scikit-learn's "Negative values in data passed to" wording.
+    The entries are found with the kernel's tests, in the same order (negative,
+    then too large, then not whole).
     """
     if summary.n_negative:
-        row, col = np.argwhere(X < 0)[0]
         raise ValueError(
             f"Negative values in data passed to {estimator_name}: it expects counts "
             f"(non-negative integers), but X has {summary.n_negative} negative "
-            f"value(s), e.g. X[{row}, {col}] = {X[row, col]}."
+            f"value(s){_example(X, X < 0)}."
+        )
+    if summary.n_too_large:
+        raise ValueError(
+            f"{estimator_name} expects counts below 2**53 = {int(MAX_COUNT)} (the "
+            "whole numbers float64 holds exactly), but X has "
+            f"{summary.n_too_large} larger value(s){_example(X, X >= MAX_COUNT)}."
         )
     if summary.n_fractional:
-        row, col = np.argwhere(X != np.floor(X))[0]
         raise ValueError(
             f"{estimator_name} expects counts (non-negative integers), but X has "
-            f"{summary.n_fractional} non-integer value(s), e.g. "
-            f"X[{row}, {col}] = {X[row, col]}."
+            f"{summary.n_fractional} non-integer value(s)"
+            f"{_example(X, (X >= 0) & (X < MAX_COUNT) & (X != np.floor(X)))}."
         )
+
+
+def _example(X, mask):
+    """``, e.g. X[i, j] = value`` for the first entry of ``mask`` (or nothing)."""
+    found = np.argwhere(mask)
+    if not found.shape[0]:
+        return ""
+    row, col = found[0]
+    return f", e.g. X[{row}, {col}] = {X[row, col]}"
 
 
 def poisson_score(X, params, want_resp=False):
@@ -198,7 +225,7 @@ def poisson_score(X, params, want_resp=False):
     labels : ndarray (n_samples,) of intp
     resp : ndarray (n_samples, n_components) of X.dtype, or None
     """
-    const, log_rates_t = kernel_params(params, X.dtype)
+    const, log_rates_t = kernel_params(params)
     n_samples = X.shape[0]
     n_components = const.shape[0]
     log_norm = np.empty(n_samples, dtype=X.dtype)

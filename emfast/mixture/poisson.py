@@ -43,9 +43,13 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
     M-step's statistics; no (n_samples, n_components) array is created while
     fitting, and results do not depend on the number of threads.
 
-    ``X`` must hold counts: finite, non-negative whole numbers (integer or float
-    arrays). float32 input is processed in float32 (statistics in float64) and
-    gives float32 fitted arrays; any other input is converted to float64.
+    ``X`` must hold counts: non-negative whole numbers below 2**53 (integer or
+    float arrays; from 2**53 on, floats hold only whole numbers and int64 counts
+    change when made floats). float32 input stays float32 in memory and gives
+    float32 fitted arrays, but log-densities and statistics are summed in
+    float64; any other input is converted to float64. Log-likelihoods of counts
+    above about 1e12 lose digits to float64 rounding (the terms ``x log(rate)``
+    and ``log(x!)`` nearly cancel), as ``scipy.stats.poisson.logpmf``'s do.
 
     A rate whose maximum-likelihood estimate is 0 (a component whose rows all
     have a zero count in a feature) is floored at ``1e-10``: the log-densities
