@@ -77,7 +77,9 @@ class VariationalParams(NamedTuple):
     precisions_cholesky: np.ndarray
 
 
-def variational_update(stats, reg_covar, priors, covariance_type, prior_type, dtype):
+def variational_update(
+    stats, reg_covar, priors, covariance_type, prior_type, dtype, nk_offset
+):
     """The variational M-step: :class:`VariationalParams` from summed statistics.
 
     As scikit-learn's ``_m_step``: the Gaussian estimates ``(nk, xk, sk)`` of
@@ -94,8 +96,13 @@ def variational_update(stats, reg_covar, priors, covariance_type, prior_type, dt
     prior_type : {'dirichlet_process', 'dirichlet_distribution'}
     dtype : numpy dtype
         Data dtype (only for the wording of a failed Cholesky).
+    nk_offset : float
+        scikit-learn's ``10 eps`` in the unit of the sample weights
+        (:func:`~emfast.mixture._weights.nk_offset`).
     """
-    nk, xk, sk = estimate_gaussian_parameters(stats, reg_covar, covariance_type)
+    nk, xk, sk = estimate_gaussian_parameters(
+        stats, reg_covar, covariance_type, nk_offset
+    )
     weight_concentration = estimate_weight_concentration(
         nk, priors.weight_concentration, prior_type
     )

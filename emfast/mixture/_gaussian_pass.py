@@ -17,6 +17,7 @@ from emfast import _chunks
 from emfast.kernels import moments
 from emfast.mixture._data import symmetrise_upper
 from emfast.mixture._gaussian_kernels import plan
+from emfast.mixture._weights import kernel_weights, weight_scale
 
 
 @dataclass
@@ -113,17 +114,20 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
         as_dtype_values(shift, data.dtype),
     )
 
+    scale = weight_scale(data)  # kernels see weights near one (exact, see there)
+
     def run(X_block, w_block, *out):
         kernels.stats(
             X_block,
-            w_block,
+            kernel_weights(w_block, scale),
             *kernels.stats_args,
             _chunks.CHUNK_ROWS,
             with_entropy,
             *out,
         )
 
-    log_norm, resp_log_resp, nk, s1, *rest = data.sum_chunks(run, kernels.shapes)
+    sums = data.sum_chunks(run, kernels.shapes)
+    log_norm, resp_log_resp, nk, s1, *rest = [total * scale for total in sums]
     stats = GaussianStats(
         centers=centers,
         log_norm=float(log_norm),

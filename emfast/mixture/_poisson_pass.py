@@ -17,6 +17,12 @@ import numpy as np
 
 from emfast import _chunks
 from emfast.kernels import poisson as kernels
+from emfast.mixture._weights import (  # noqa: F401  (NK_OFFSET: unit weights')
+    NK_OFFSET,
+    kernel_weights,
+    nk_offset,
+    weight_scale,
+)
 
 # Smallest rate the M-step returns. A component whose rows all have a zero count
 # in some feature has a maximum-likelihood rate of exactly 0 there; flooring it
@@ -32,9 +38,6 @@ LOG_RATE_OF_ZERO = -1e30
 # Counts must be below 2**53: from there on float64 (and float32) hold only
 # whole numbers, and an int64 count above it changes when made a float.
 MAX_COUNT = 2.0**53
-# as scikit-learn's mixtures: every component keeps a sliver of weight, so an
-# emptied component has a finite log-weight instead of log(0)
-NK_OFFSET = 10 * np.finfo(np.float64).eps
 # log(n!) of small counts by table look-up (lgamma beyond)
 _TABLE_SIZE = 1024
 _log_factorial_table = None
@@ -113,13 +116,14 @@ def poisson_pass(data, params):
     """
     const, log_rates_t = kernel_params(params)
     n_features, n_components = log_rates_t.shape
+    scale = weight_scale(data)  # kernels see weights near one (exact)
 
     def run(X_block, w_block, *out):
-        kernels.stats(X_block, w_block, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
+        weights = kernel_weights(w_block, scale)
+        kernels.stats(X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
 
-    log_norm, nk, s1 = data.sum_chunks(
-        run, [(), (n_components,), (n_features, n_components)]
-    )
+    sums = data.sum_chunks(run, [(), (n_components,), (n_features, n_components)])
+    log_norm, nk, s1 = [total * scale for total in sums]
     return PoissonStats(float(log_norm), data.weight_sum, nk, s1.T.copy())
 
 
@@ -136,9 +140,14 @@ def resp_pass(data, resp_blocks, n_components):
     return PoissonStats(math.nan, data.weight_sum, nk, s1.T.copy())
 
 
-def update(stats):
-    """The M-step: weights ``nk / sum nk`` and rates ``s1 / nk`` (floored)."""
-    nk = stats.nk + NK_OFFSET
+def update(stats, offset=NK_OFFSET):
+    """The M-step: weights ``nk / sum nk`` and rates ``s1 / nk`` (floored).
+
+    ``offset``, added to each ``nk`` so that an emptied component keeps a
+    finite log-weight, is scikit-learn's ``10 eps`` in the unit of the sample
+    weights (:func:`~emfast.mixture._weights.nk_offset`).
+    """
+    nk = stats.nk + offset
     rates = np.maximum(stats.s1 / nk[:, np.newaxis], MIN_RATE)
     return PoissonParams(nk / nk.sum(), rates)
 
@@ -150,12 +159,16 @@ def em_step(data, params, log_factorial):
     :func:`count_summary`), constant over the fit.
     """
     stats = poisson_pass(data, params)
-    return update(stats), (stats.log_norm - log_factorial) / stats.weight_sum
+    return (
+        update(stats, nk_offset(data)),
+        (stats.log_norm - log_factorial) / stats.weight_sum,
+    )
 
 
 def initial_params(data, resp):
     """Parameters from the initial responsibilities (see ``_init.initial_resp``)."""
-    return update(resp_pass(data, resp.blocks(), resp.n_components))
+    stats = resp_pass(data, resp.blocks(), resp.n_components)
+    return update(stats, nk_offset(data))
 
 
 def count_summary(data):

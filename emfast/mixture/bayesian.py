@@ -28,6 +28,7 @@ from emfast.mixture._gaussian_model import GaussianParams, initial_statistics
 from emfast.mixture._gaussian_model import sample as sample_mixture
 from emfast.mixture._gaussian_pass import gaussian_pass
 from emfast.mixture._init import DenseResp, initial_resp
+from emfast.mixture._weights import nk_offset
 
 
 class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
@@ -291,7 +292,13 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
             self.weight_concentration_prior_type,
         )
         return variational_update(
-            stats, self.reg_covar, priors, cov_type, prior_type, data.dtype
+            stats,
+            self.reg_covar,
+            priors,
+            cov_type,
+            prior_type,
+            data.dtype,
+            nk_offset(data),
         )
 
     def _initial_params(self, data, priors, random_state):
