@@ -221,3 +221,39 @@ def test_bayesian_update_holds_at_every_weight_unit(rng, scale):
         if isinstance(fitted, tuple):
             fitted = np.concatenate(fitted)
         assert_allclose(fitted, value, rtol=1e-9, err_msg=name)
+
+
+OUT_OF_RANGE = [
+    (1e306, "sum beyond float64's range, more than 2\\*\\*1000"),
+    (1e299, "sum to 3e\\+301, more than 2\\*\\*1000"),
+    (1e-302, "average 1e-302, less than 2\\*\\*-1000"),
+]
+
+
+@pytest.mark.parametrize("scale, message", OUT_OF_RANGE)
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        GaussianMixture(2, random_state=0),
+        BayesianGaussianMixture(n_components=2, covariance_prior=np.eye(2)),
+        PoissonMixture(2, random_state=0),
+    ],
+    ids=lambda estimator: type(estimator).__name__,
+)
+def test_weights_beyond_float64_sums_raise_and_keep_the_model(
+    rng, estimator, scale, message
+):
+    X = np.round(_blobs(rng))
+    weights = np.full(X.shape[0], scale)
+    model = estimator.fit(X)
+    fitted = {name: np.copy(value) for name, value in vars(model).items()}
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, sample_weight=weights)
+    for name, value in fitted.items():
+        np.testing.assert_array_equal(getattr(model, name), value, err_msg=name)
+    if isinstance(model, GaussianMixture):
+        with pytest.raises(ValueError, match=message):
+            model.fit([(X[:100], weights[:100]), (X[100:], weights[100:])])
+        with pytest.raises(ValueError, match=message):
+            model.partial_fit(X, sample_weight=weights)
+        np.testing.assert_array_equal(model.means_, fitted["means_"])

@@ -28,7 +28,7 @@ from emfast.mixture._gaussian_model import GaussianParams, initial_statistics
 from emfast.mixture._gaussian_model import sample as sample_mixture
 from emfast.mixture._gaussian_pass import gaussian_pass
 from emfast.mixture._init import DenseResp, initial_resp
-from emfast.mixture._weights import nk_offset
+from emfast.mixture._weights import check_weight_range, nk_offset
 
 
 class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
@@ -253,6 +253,7 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         with restore_on_error(self), serial_blas():
             warm = self.warm_start and hasattr(self, "converged_")
             data = self._training_rows(X, sample_weight, reset=not warm)
+            check_weight_range(data, unit_free=False)
             check_n_samples(data.n_samples, self.n_components)
             priors = self._resolve_priors(data)
             result = run_em(

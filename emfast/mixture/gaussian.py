@@ -26,6 +26,7 @@ from emfast.mixture._gaussian_model import GaussianParams
 from emfast.mixture._gaussian_pass import log_weights
 from emfast.mixture._gaussian_stream import DEFAULT_DECAY
 from emfast.mixture._init import DenseResp
+from emfast.mixture._weights import check_weight_range
 
 
 class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
@@ -236,6 +237,7 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         with restore_on_error(self), serial_blas():
             warm = self.warm_start and hasattr(self, "converged_")
             data = self._training_rows(X, sample_weight, reset=not warm)
+            check_weight_range(data)
             check_n_samples(data.n_samples, self.n_components)
             init = check_gaussian_init(self, data.n_features)
             result = run_em(
@@ -316,6 +318,7 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
             else:
                 dtype = X.dtype
             data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+            check_weight_range(data)
             params, running = self._stream_start(data, fitted)
             batch = stream.per_unit_weight(
                 model.e_step(data, params, self.covariance_type)

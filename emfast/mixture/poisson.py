@@ -28,6 +28,7 @@ from emfast.mixture._poisson_pass import (
     initial_params,
     poisson_score,
 )
+from emfast.mixture._weights import check_weight_range
 
 
 class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
@@ -220,6 +221,7 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
             warm = self.warm_start and hasattr(self, "converged_")
             X = validate_rows(self, X, reset=not warm, ensure_min_samples=2)
             data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+            check_weight_range(data)
             summary = count_summary(data)
             check_counts(X, summary, type(self).__name__)
             check_n_samples(X.shape[0], self.n_components)
