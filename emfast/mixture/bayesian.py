@@ -218,7 +218,8 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row (an integer weight acts as that many
-            copies of the row). None gives every row weight 1.
+            copies of the row), so their scale matters: it is the amount of
+            data the priors are weighed against. None gives every row weight 1.
 
         Returns
         -------

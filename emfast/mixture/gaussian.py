@@ -202,7 +202,9 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: a row of weight 2 counts as two copies of it,
-            weight 0 drops it.
+            weight 0 drops it. Only their ratios matter: multiplying every
+            weight by one factor gives the same model. Their total must lie
+            within 2**1000 and their mean above 2**-1000 (float64 sums).
 
         Returns
         -------

@@ -184,7 +184,8 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row: an integer weight counts as that
-            many copies of the row, a zero weight as leaving the row out.
+            many copies of the row, a zero weight as leaving the row out. Only
+            their ratios matter (see :meth:`emfast.GaussianMixture.fit`).
 
         Returns
         -------
