@@ -284,14 +284,11 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         - A fitted model without running statistics (fitted by :meth:`fit`,
           which ends any stream, or loaded from a file) continues from its
           parameters: the running statistics start as the statistics per unit
-          weight that give back those parameters under the M-step, at step
-          ``t = n_iter_``. Its EM iterations count as M-steps already taken, so
-          ``n_iter_`` keeps counting M-steps, and the first batch moves the
-          model by ``(n_iter_ + 2) ** -decay`` of the way to the batch's own
-          estimate (a batch of all the training rows leaves a converged model
-          where it is). The rows must have the model's number of features; the
-          model keeps its dtype (float32 rows are read in float64 for a float64
-          model).
+          weight that give them back under the M-step, at ``t = n_iter_`` (its
+          EM iterations count as M-steps taken, and ``n_iter_`` goes on
+          counting). A batch of all the training rows leaves a converged model
+          where it is. The model keeps its features and dtype (float32 rows are
+          read in float64 for a float64 model).
 
         Parameters
         ----------
