@@ -177,14 +177,22 @@ def test_kernel_count_summary(rng, small_chunks):
     X[9, 0] = 1e6
     sample_weight = rng.uniform(0, 2, size=X.shape[0])
     summary = count_summary(RowData(X, sample_weight))
-    assert summary.n_negative == summary.n_fractional == 0
+    assert summary.n_negative == summary.n_too_large == summary.n_fractional == 0
     ref = sample_weight @ gammaln(X + 1).sum(axis=1)
     assert_allclose(summary.log_factorial, ref, rtol=1e-12)
 
     X[[2, 40, 41], [0, 1, 2]] = [-1.0, -0.5, -3.0]
     X[[50, 60], [1, 1]] = [0.5, 2.25]
-    summary = count_summary(RowData(X))
-    assert (summary.n_negative, summary.n_fractional) == (3, 2)
+    X[[61, 62, 63, 64], [0, 0, 0, 2]] = [2.0**53, 1e19, 2.0**64, 3e38]
+    X[65, 1] = 2.0**53 - 1  # the largest count
+    for dtype in DTYPES:  # float32: 2**53 - 1 rounds up to 2**53
+        summary = count_summary(RowData(X.astype(dtype)))
+        too_large = 4 + (dtype == np.float32)
+        assert (summary.n_negative, summary.n_too_large, summary.n_fractional) == (
+            3,
+            too_large,
+            2,
+        )
 
 
 def test_kernel_weights_equal_repeated_rows_and_zero_drops(rng, small_chunks):

@@ -77,7 +77,9 @@ class VariationalParams(NamedTuple):
     precisions_cholesky: np.ndarray
 
 
-def variational_update(stats, reg_covar, priors, covariance_type, prior_type, dtype):
+def variational_update(
+    stats, reg_covar, priors, covariance_type, prior_type, dtype, nk_offset
+):
     """The variational M-step: :class:`VariationalParams` from summed statistics.
 
     As scikit-learn's ``_m_step``: the Gaussian estimates ``(nk, xk, sk)`` of
@@ -94,8 +96,13 @@ def variational_update(stats, reg_covar, priors, covariance_type, prior_type, dt
     prior_type : {'dirichlet_process', 'dirichlet_distribution'}
     dtype : numpy dtype
         Data dtype (only for the wording of a failed Cholesky).
+    nk_offset : float
+        scikit-learn's ``10 eps`` in the unit of the sample weights
+        (:func:`~emfast.mixture._weights.nk_offset`).
     """
-    nk, xk, sk = estimate_gaussian_parameters(stats, reg_covar, covariance_type)
+    nk, xk, sk = estimate_gaussian_parameters(
+        stats, reg_covar, covariance_type, nk_offset
+    )
     weight_concentration = estimate_weight_concentration(
         nk, priors.weight_concentration, prior_type
     )
@@ -326,9 +333,15 @@ def resolve_priors(settings, data):
 
     Returns
     -------
-    dict
+    attributes : dict
         Attribute name -> value. Defaults are in the data dtype; given arrays
         are kept as ``check_array`` returns them, as in scikit-learn.
+    priors : Priors
+        The same priors in float64, defaults unrounded: for float32 rows far
+        from the origin the data mean rounded to float32 is off by up to half a
+        float32 spacing (0.03 at 1e6), which would move the fit and its bound
+        away from the float64 fit of the same rows. The fitted arrays are
+        rounded alike: the fit runs in float64, the attributes keep the dtype.
     """
     n_features = data.n_features
     cov_type = settings.covariance_type
@@ -345,7 +358,7 @@ def resolve_priors(settings, data):
         ),
     }
     if settings.mean_prior is None:
-        priors["mean_prior_"] = data.mean().astype(data.dtype)
+        priors["mean_prior_"] = data.mean()
     else:
         mean_prior = check_array(
             settings.mean_prior, dtype=[np.float64, np.float32], ensure_2d=False
@@ -377,7 +390,20 @@ def resolve_priors(settings, data):
     else:
         covariance_prior = settings.covariance_prior
     priors["covariance_prior_"] = covariance_prior
-    return priors
+    exact = Priors(
+        float(priors["weight_concentration_prior_"]),
+        float(priors["mean_precision_prior_"]),
+        np.asarray(priors["mean_prior_"], dtype=np.float64),
+        float(priors["degrees_of_freedom_prior_"]),
+        np.asarray(covariance_prior, dtype=np.float64),
+    )
+    for name, given in (
+        ("mean_prior_", settings.mean_prior),
+        ("covariance_prior_", settings.covariance_prior),
+    ):
+        if given is None:
+            priors[name] = np.asarray(priors[name], dtype=data.dtype)[()]
+    return priors, exact
 
 
 def sample_covariance(data, covariance_type):
@@ -402,4 +428,4 @@ def sample_covariance(data, covariance_type):
         covariance = squares / (data.weight_sum - 1.0)
         if covariance_type == "spherical":
             covariance = covariance.mean()
-    return np.asarray(covariance, dtype=data.dtype)[()]
+    return covariance

@@ -19,6 +19,7 @@ from emfast.mixture._gaussian_update import (
     precisions_from_cholesky,
 )
 from emfast.mixture._init import initial_resp
+from emfast.mixture._weights import NK_OFFSET, nk_offset
 
 
 class GaussianParams(NamedTuple):
@@ -65,7 +66,7 @@ def params_from_resp(data, resp, init, covariance_type, reg_covar):
     if resp is not None:
         stats = initial_statistics(data, resp, covariance_type)
         nk, means, covariances = estimate_gaussian_parameters(
-            stats, reg_covar, covariance_type
+            stats, reg_covar, covariance_type, nk_offset(data)
         )
         weights = nk / data.weight_sum
     if weights_init is not None:
@@ -92,7 +93,7 @@ def initial_statistics(data, resp, covariance_type):
     centers = np.broadcast_to(data.mean(), (resp.n_components, data.n_features))
     if resp.replayable:
         first = resp_pass(data, resp, centers, "diag")
-        centers = estimate_gaussian_parameters(first, 0.0, "diag")[1]
+        centers = estimate_gaussian_parameters(first, 0.0, "diag", nk_offset(data))[1]
     return resp_pass(data, resp, centers, covariance_type)
 
 
@@ -105,10 +106,14 @@ def e_step(data, params, covariance_type):
     )
 
 
-def m_step(stats, covariance_type, reg_covar, dtype):
-    """New :class:`GaussianParams` from summed statistics."""
+def m_step(stats, covariance_type, reg_covar, dtype, offset=NK_OFFSET):
+    """New :class:`GaussianParams` from summed statistics.
+
+    ``offset`` is added to each component's responsibility sum: scikit-learn's
+    ``10 eps`` in the unit of the weights (:func:`~emfast.mixture._weights.nk_offset`).
+    """
     nk, means, covariances = estimate_gaussian_parameters(
-        stats, reg_covar, covariance_type
+        stats, reg_covar, covariance_type, offset
     )
     return GaussianParams(
         nk / nk.sum(),
@@ -121,7 +126,7 @@ def m_step(stats, covariance_type, reg_covar, dtype):
 def em_step(data, params, covariance_type, reg_covar):
     """One EM iteration: ``(new_params, mean log-likelihood under params)``."""
     stats = e_step(data, params, covariance_type)
-    new = m_step(stats, covariance_type, reg_covar, data.dtype)
+    new = m_step(stats, covariance_type, reg_covar, data.dtype, nk_offset(data))
     return new, stats.log_norm / stats.weight_sum
 
 

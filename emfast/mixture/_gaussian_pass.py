@@ -17,6 +17,7 @@ from emfast import _chunks
 from emfast.kernels import moments
 from emfast.mixture._data import symmetrise_upper
 from emfast.mixture._gaussian_kernels import plan
+from emfast.mixture._weights import kernel_weights, weight_scale
 
 
 @dataclass
@@ -64,6 +65,11 @@ def log_weights(weights):
         return np.log(np.asarray(weights, dtype=np.float64))
 
 
+def as_dtype_values(values, dtype):
+    """``values`` rounded to ``dtype`` and held in float64 (exact in both)."""
+    return np.asarray(values, dtype=dtype).astype(np.float64)
+
+
 def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=None):
     """E-step + statistics over ``data`` under ``params``.
 
@@ -94,21 +100,36 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
         shift, scatter = data.centred_scatter()
     elif shift is None:
         shift = data.mean()
-    kernels = plan(log_w, means, precisions_chol, covariance_type, data.dtype, shift)
+    # The kernels subtract means and shift in the data dtype. Rounded here, the
+    # statistics are centred exactly on ``stats.centers``; rounded in the kernel,
+    # float32 rows far from the origin would leave a centring error of up to half
+    # a float32 spacing that changes every iteration (the bound never settles).
+    centers = as_dtype_values(means, data.dtype)
+    kernels = plan(
+        log_w,
+        centers,
+        precisions_chol,
+        covariance_type,
+        data.dtype,
+        as_dtype_values(shift, data.dtype),
+    )
+
+    scale = weight_scale(data)  # kernels see weights near one (exact, see there)
 
     def run(X_block, w_block, *out):
         kernels.stats(
             X_block,
-            w_block,
+            kernel_weights(w_block, scale),
             *kernels.stats_args,
             _chunks.CHUNK_ROWS,
             with_entropy,
             *out,
         )
 
-    log_norm, resp_log_resp, nk, s1, *rest = data.sum_chunks(run, kernels.shapes)
+    sums = data.sum_chunks(run, kernels.shapes)
+    log_norm, resp_log_resp, nk, s1, *rest = [total * scale for total in sums]
     stats = GaussianStats(
-        centers=np.asarray(means, dtype=np.float64),
+        centers=centers,
         log_norm=float(log_norm),
         weight_sum=data.weight_sum,
         nk=nk,
@@ -141,7 +162,7 @@ def gaussian_score(X, params, covariance_type, want_resp=False):
     log_w, means, precisions_chol = params
     n_samples = X.shape[0]
     n_components = means.shape[0]
-    shift = np.asarray(means, dtype=np.float64).mean(axis=0)
+    shift = as_dtype_values(np.asarray(means, dtype=np.float64).mean(axis=0), X.dtype)
     kernels = plan(log_w, means, precisions_chol, covariance_type, X.dtype, shift)
     log_norm = np.empty(n_samples, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)

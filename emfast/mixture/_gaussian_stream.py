@@ -9,17 +9,76 @@ to the batch's centres with exact algebra (no raw ``sum r x x^T`` is formed).
 """
 
 import dataclasses
+import math
+from numbers import Real
 
 import numpy as np
+
+from emfast.mixture._gaussian_pass import GaussianStats
 
 DEFAULT_DECAY = 0.6
 
 
+def check_decay(decay):
+    """Raise unless ``decay`` is a real number in (0.5, 1]."""
+    if isinstance(decay, bool) or not isinstance(decay, Real):
+        raise TypeError(f"decay must be a float in (0.5, 1], got {decay!r}")
+    if not 0.5 < decay <= 1.0:  # also rejects NaN
+        raise ValueError(f"decay must be in (0.5, 1], got {decay!r}")
+
+
 def step_size(step, decay=DEFAULT_DECAY):
     """Weight of the ``step``-th batch (0-based) in the running statistics."""
-    if not 0.5 < decay <= 1.0:
-        raise ValueError(f"decay must be in (0.5, 1], got {decay!r}")
+    check_decay(decay)
     return (step + 2.0) ** -decay
+
+
+def fitted_statistics(params, covariance_type, reg_covar):
+    """Statistics per unit weight whose M-step gives back ``params``.
+
+    A fitted model (by ``fit``, or loaded) has no running statistics; these
+    take their place. Centred on the means: ``nk = weights``, ``s1 = 0`` and
+    the scatter ``weights * (covariance - reg_covar)``, so that the M-step,
+    which adds ``reg_covar`` back, returns the same covariances (to rounding;
+    ``nk`` carries scikit-learn's ``10 eps`` on top). Tied covariances are
+    stored as the total scatter about the weighted mean of the means: the
+    pooled within-component part plus the between-component part.
+
+    Parameters
+    ----------
+    params : GaussianParams
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    reg_covar : float
+
+    Returns
+    -------
+    GaussianStats
+    """
+    weights = np.asarray(params.weights, dtype=np.float64)
+    means = np.asarray(params.means, dtype=np.float64)
+    covariances = np.asarray(params.covariances, dtype=np.float64)
+    n_components, n_features = means.shape
+    stats = GaussianStats(
+        centers=means.copy(),
+        log_norm=math.nan,  # a batch's; the running value is never read
+        weight_sum=1.0,
+        nk=weights / weights.sum(),
+        s1=np.zeros((n_components, n_features)),
+    )
+    if covariance_type == "full":
+        within = covariances - reg_covar * np.eye(n_features)
+        stats.s2 = stats.nk[:, None, None] * within
+    elif covariance_type == "diag":
+        stats.s2 = stats.nk[:, None] * (covariances - reg_covar)
+    elif covariance_type == "spherical":
+        variances = np.broadcast_to(covariances[:, None], (n_components, n_features))
+        stats.s2 = stats.nk[:, None] * (variances - reg_covar)
+    else:
+        shift = stats.nk @ means
+        between = (means - shift).T @ (stats.nk[:, None] * (means - shift))
+        stats.shift = shift
+        stats.scatter = covariances - reg_covar * np.eye(n_features) + between
+    return stats
 
 
 def per_unit_weight(stats):

@@ -11,29 +11,36 @@ where ``nk = R + 10 eps`` as in scikit-learn, so that a component with no
 responsibility gets mean 0 and covariance ``reg_covar``, as it does there. eps is
 float64's for every data dtype because the statistics are float64 (scikit-learn
 uses float32's for float32 data, which moves a one-row component's mean by 1e-6
-of its norm). Everything here is float64 and of size K x D x D at most.
+of its norm). With sample weights the ``10 eps`` is taken in the unit of the
+weights (:func:`emfast.mixture._weights.nk_offset`), so that scaling every
+weight leaves the fit unchanged. Everything here is float64 and of size
+K x D x D at most.
 """
 
 import numpy as np
 
 from emfast import _sklearn
+from emfast.mixture._weights import NK_OFFSET
 
 
-def estimate_gaussian_parameters(stats, reg_covar, covariance_type):
+def estimate_gaussian_parameters(
+    stats, reg_covar, covariance_type, nk_offset=NK_OFFSET
+):
     """M-step: ``(nk, means, covariances)`` from :class:`GaussianStats`.
 
-    ``nk`` (including the ``10 eps`` of scikit-learn) is returned unnormalised:
-    the EM step divides it by its sum, the initialisation by the weight total.
-    Data too large for float64 give non-finite covariances, which
-    :func:`precisions_cholesky` reports as a ``ValueError``.
+    ``nk`` (including the ``nk_offset``, scikit-learn's ``10 eps`` for unit
+    weights) is returned unnormalised: the EM step divides it by its sum, the
+    initialisation by the weight total. Data too large for float64 give
+    non-finite covariances, which :func:`precisions_cholesky` reports as a
+    ``ValueError``.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        return _estimate(stats, reg_covar, covariance_type)
+        return _estimate(stats, reg_covar, covariance_type, nk_offset)
 
 
-def _estimate(stats, reg_covar, covariance_type):
+def _estimate(stats, reg_covar, covariance_type, nk_offset):
     resp_sum = stats.nk
-    nk = resp_sum + 10 * np.finfo(np.float64).eps
+    nk = resp_sum + nk_offset
     means = (stats.s1 + resp_sum[:, None] * stats.centers) / nk[:, None]
     delta = means - stats.centers
     n_features = means.shape[1]

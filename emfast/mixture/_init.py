@@ -13,6 +13,7 @@ initialisation never holds more than a block.
 import numpy as np
 
 from emfast import _chunks
+from emfast.mixture._weights import kernel_weights, weight_scale
 
 
 class AssignedResp:
@@ -97,7 +98,12 @@ def initial_resp(data, n_components, init_params, random_state):
     exponential-keys method, which streams); zero-weight rows are never drawn.
     """
     n_samples = data.n_samples
-    weights = data.sample_weight if data.weighted else None
+    # k-means casts weights to the data dtype: give them near one (exact scaling)
+    weights = (
+        kernel_weights(data.sample_weight, weight_scale(data))
+        if data.weighted
+        else None
+    )
     if init_params in ("kmeans", "k-means++") and data.X is None:
         raise ValueError(
             f"init_params={init_params!r} needs all rows in memory; with chunked "
@@ -144,10 +150,12 @@ def _weighted_rows(data, n_rows, random_state):
     best_keys = np.empty(0)
     best_rows = np.empty(0, dtype=np.intp)
     start = 0
+    scale = weight_scale(data)  # keys of weights near one stay finite
     for w_block in data.weight_blocks():
         u = random_state.uniform(size=w_block.shape[0])
         with np.errstate(divide="ignore"):
-            keys = np.log(u) / w_block  # zero weight: -inf, never drawn
+            # zero weight: -inf, never drawn
+            keys = np.log(u) / kernel_weights(w_block, scale)
         keys = np.concatenate([best_keys, keys])
         rows = np.concatenate([best_rows, start + np.arange(w_block.shape[0])])
         keep = np.argsort(-keys, kind="stable")[:n_rows]

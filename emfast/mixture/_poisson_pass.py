@@ -17,6 +17,12 @@ import numpy as np
 
 from emfast import _chunks
 from emfast.kernels import poisson as kernels
+from emfast.mixture._weights import (  # noqa: F401  (NK_OFFSET: unit weights')
+    NK_OFFSET,
+    kernel_weights,
+    nk_offset,
+    weight_scale,
+)
 
 # Smallest rate the M-step returns. A component whose rows all have a zero count
 # in some feature has a maximum-likelihood rate of exactly 0 there; flooring it
@@ -29,9 +35,9 @@ MIN_RATE = 1e-10
 # finite value that still sends any non-zero count's probability to 0 (and is
 # finite in float32).
 LOG_RATE_OF_ZERO = -1e30
-# as scikit-learn's mixtures: every component keeps a sliver of weight, so an
-# emptied component has a finite log-weight instead of log(0)
-NK_OFFSET = 10 * np.finfo(np.float64).eps
+# Counts must be below 2**53: from there on float64 (and float32) hold only
+# whole numbers, and an int64 count above it changes when made a float.
+MAX_COUNT = 2.0**53
 # log(n!) of small counts by table look-up (lgamma beyond)
 _TABLE_SIZE = 1024
 _log_factorial_table = None
@@ -81,21 +87,24 @@ class CountSummary(NamedTuple):
     """What :func:`count_summary` finds in the data."""
 
     n_negative: int
+    n_too_large: int  # entries >= MAX_COUNT
     n_fractional: int
     log_factorial: float  # sum w sum_l log(x_l!)
 
 
-def kernel_params(params, dtype):
-    """``(const, log_rates_t)`` in ``dtype``: the log-density terms the kernels use.
+def kernel_params(params):
+    """``(const, log_rates_t)``: the log-density terms the kernels use (float64).
 
     ``const[k] = log(weight_k) - sum_l rate_lk``; the log rate of a rate of exactly
-    0 is ``LOG_RATE_OF_ZERO`` (finite, so that a zero count times it is 0).
+    0 is ``LOG_RATE_OF_ZERO`` (finite, so that a zero count times it is 0). They
+    stay float64 for float32 rows too: the kernels sum log-densities in their
+    dtype (see :mod:`emfast.kernels.poisson`).
     """
     weights, rates = (np.asarray(p, dtype=np.float64) for p in params)
     with np.errstate(divide="ignore"):
         const = np.log(weights) - rates.sum(axis=1)
         log_rates_t = np.maximum(np.log(rates).T, LOG_RATE_OF_ZERO)
-    return const.astype(dtype), np.ascontiguousarray(log_rates_t, dtype=dtype)
+    return const, np.ascontiguousarray(log_rates_t)
 
 
 def poisson_pass(data, params):
@@ -105,15 +114,16 @@ def poisson_pass(data, params):
     -------
     PoissonStats
     """
-    const, log_rates_t = kernel_params(params, data.dtype)
+    const, log_rates_t = kernel_params(params)
     n_features, n_components = log_rates_t.shape
+    scale = weight_scale(data)  # kernels see weights near one (exact)
 
     def run(X_block, w_block, *out):
-        kernels.stats(X_block, w_block, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
+        weights = kernel_weights(w_block, scale)
+        kernels.stats(X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
 
-    log_norm, nk, s1 = data.sum_chunks(
-        run, [(), (n_components,), (n_features, n_components)]
-    )
+    sums = data.sum_chunks(run, [(), (n_components,), (n_features, n_components)])
+    log_norm, nk, s1 = [total * scale for total in sums]
     return PoissonStats(float(log_norm), data.weight_sum, nk, s1.T.copy())
 
 
@@ -130,9 +140,14 @@ def resp_pass(data, resp_blocks, n_components):
     return PoissonStats(math.nan, data.weight_sum, nk, s1.T.copy())
 
 
-def update(stats):
-    """The M-step: weights ``nk / sum nk`` and rates ``s1 / nk`` (floored)."""
-    nk = stats.nk + NK_OFFSET
+def update(stats, offset=NK_OFFSET):
+    """The M-step: weights ``nk / sum nk`` and rates ``s1 / nk`` (floored).
+
+    ``offset``, added to each ``nk`` so that an emptied component keeps a
+    finite log-weight, is scikit-learn's ``10 eps`` in the unit of the sample
+    weights (:func:`~emfast.mixture._weights.nk_offset`).
+    """
+    nk = stats.nk + offset
     rates = np.maximum(stats.s1 / nk[:, np.newaxis], MIN_RATE)
     return PoissonParams(nk / nk.sum(), rates)
 
@@ -144,12 +159,16 @@ def em_step(data, params, log_factorial):
     :func:`count_summary`), constant over the fit.
     """
     stats = poisson_pass(data, params)
-    return update(stats), (stats.log_norm - log_factorial) / stats.weight_sum
+    return (
+        update(stats, nk_offset(data)),
+        (stats.log_norm - log_factorial) / stats.weight_sum,
+    )
 
 
 def initial_params(data, resp):
     """Parameters from the initial responsibilities (see ``_init.initial_resp``)."""
-    return update(resp_pass(data, resp.blocks(), resp.n_components))
+    stats = resp_pass(data, resp.blocks(), resp.n_components)
+    return update(stats, nk_offset(data))
 
 
 def count_summary(data):
@@ -162,31 +181,52 @@ def count_summary(data):
     table = log_factorial_table()
 
     def run(X_block, w_block, *out):
-        kernels.count_summary(X_block, w_block, table, _chunks.CHUNK_ROWS, *out)
+        kernels.count_summary(
+            X_block, w_block, table, MAX_COUNT, _chunks.CHUNK_ROWS, *out
+        )
 
-    n_negative, n_fractional, log_factorial = data.sum_chunks(run, [(), (), ()])
-    return CountSummary(int(n_negative), int(n_fractional), float(log_factorial))
+    n_negative, n_too_large, n_fractional, log_factorial = data.sum_chunks(
+        run, [(), (), (), ()]
+    )
+    return CountSummary(
+        int(n_negative), int(n_too_large), int(n_fractional), float(log_factorial)
+    )
 
 
 def check_counts(X, summary, estimator_name):
     """Raise a ``ValueError`` naming the first invalid entry if X is not counts.
 
     Negative values get scikit-learn's "Negative values in data passed to" wording.
+    The entries are found with the kernel's tests, in the same order (negative,
+    then too large, then not whole).
     """
     if summary.n_negative:
-        row, col = np.argwhere(X < 0)[0]
         raise ValueError(
             f"Negative values in data passed to {estimator_name}: it expects counts "
             f"(non-negative integers), but X has {summary.n_negative} negative "
-            f"value(s), e.g. X[{row}, {col}] = {X[row, col]}."
+            f"value(s){_example(X, X < 0)}."
+        )
+    if summary.n_too_large:
+        raise ValueError(
+            f"{estimator_name} expects counts below 2**53 = {int(MAX_COUNT)} (the "
+            "whole numbers float64 holds exactly), but X has "
+            f"{summary.n_too_large} larger value(s){_example(X, X >= MAX_COUNT)}."
         )
     if summary.n_fractional:
-        row, col = np.argwhere(X != np.floor(X))[0]
         raise ValueError(
             f"{estimator_name} expects counts (non-negative integers), but X has "
-            f"{summary.n_fractional} non-integer value(s), e.g. "
-            f"X[{row}, {col}] = {X[row, col]}."
+            f"{summary.n_fractional} non-integer value(s)"
+            f"{_example(X, (X >= 0) & (X < MAX_COUNT) & (X != np.floor(X)))}."
         )
+
+
+def _example(X, mask):
+    """``, e.g. X[i, j] = value`` for the first entry of ``mask`` (or nothing)."""
+    found = np.argwhere(mask)
+    if not found.shape[0]:
+        return ""
+    row, col = found[0]
+    return f", e.g. X[{row}, {col}] = {X[row, col]}"
 
 
 def poisson_score(X, params, want_resp=False):
@@ -198,7 +238,7 @@ def poisson_score(X, params, want_resp=False):
     labels : ndarray (n_samples,) of intp
     resp : ndarray (n_samples, n_components) of X.dtype, or None
     """
-    const, log_rates_t = kernel_params(params, X.dtype)
+    const, log_rates_t = kernel_params(params)
     n_samples = X.shape[0]
     n_components = const.shape[0]
     log_norm = np.empty(n_samples, dtype=X.dtype)

@@ -28,6 +28,7 @@ from emfast.mixture._gaussian_model import GaussianParams, initial_statistics
 from emfast.mixture._gaussian_model import sample as sample_mixture
 from emfast.mixture._gaussian_pass import gaussian_pass
 from emfast.mixture._init import DenseResp, initial_resp
+from emfast.mixture._weights import check_weight_range, nk_offset
 
 
 class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
@@ -156,9 +157,7 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     """
 
     # scikit-learn's own constraints: the same checks and the same messages
-    _parameter_constraints: dict = dict(
-        _sklearn.bayesian_parameter_constraints()
-    )
+    _parameter_constraints: dict = dict(_sklearn.bayesian_parameter_constraints())
 
     def __init__(
         self,
@@ -219,7 +218,8 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row (an integer weight acts as that many
-            copies of the row). None gives every row weight 1.
+            copies of the row), so their scale matters: it is the amount of
+            data the priors are weighed against. None gives every row weight 1.
 
         Returns
         -------
@@ -254,6 +254,7 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         with restore_on_error(self), serial_blas():
             warm = self.warm_start and hasattr(self, "converged_")
             data = self._training_rows(X, sample_weight, reset=not warm)
+            check_weight_range(data, unit_free=False)
             check_n_samples(data.n_samples, self.n_components)
             priors = self._resolve_priors(data)
             result = run_em(
@@ -293,7 +294,13 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
             self.weight_concentration_prior_type,
         )
         return variational_update(
-            stats, self.reg_covar, priors, cov_type, prior_type, data.dtype
+            stats,
+            self.reg_covar,
+            priors,
+            cov_type,
+            prior_type,
+            data.dtype,
+            nk_offset(data),
         )
 
     def _initial_params(self, data, priors, random_state):
@@ -309,9 +316,10 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     def _resolve_priors(self, data):
         """scikit-learn's ``_check_parameters``: set the ``*_prior_`` attributes
         (defaults from the weighted moments of ``data``); return :class:`Priors`."""
-        for name, value in resolve_priors(self, data).items():
+        attributes, priors = resolve_priors(self, data)
+        for name, value in attributes.items():
             setattr(self, name, value)
-        return Priors.from_attributes(self)
+        return priors
 
     def _kernel_params(self, params):
         """``(additive log term, means, precision factors)`` for the kernels."""

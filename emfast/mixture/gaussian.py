@@ -26,6 +26,7 @@ from emfast.mixture._gaussian_model import GaussianParams
 from emfast.mixture._gaussian_pass import log_weights
 from emfast.mixture._gaussian_stream import DEFAULT_DECAY
 from emfast.mixture._init import DenseResp
+from emfast.mixture._weights import check_weight_range
 
 
 class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
@@ -201,7 +202,9 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: a row of weight 2 counts as two copies of it,
-            weight 0 drops it.
+            weight 0 drops it. Only their ratios matter: multiplying every
+            weight by one factor gives the same model. Their total must lie
+            within 2**1000 and their mean above 2**-1000 (float64 sums).
 
         Returns
         -------
@@ -236,6 +239,7 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         with restore_on_error(self), serial_blas():
             warm = self.warm_start and hasattr(self, "converged_")
             data = self._training_rows(X, sample_weight, reset=not warm)
+            check_weight_range(data)
             check_n_samples(data.n_samples, self.n_components)
             init = check_gaussian_init(self, data.n_features)
             result = run_em(
@@ -265,13 +269,26 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     def partial_fit(self, X, y=None, sample_weight=None, *, decay=DEFAULT_DECAY):
         """Update the model with one batch of rows (stepwise, online EM).
 
-        The first call initialises the parameters from the batch (with
-        ``init_params``, or the ``*_init`` values) and takes one EM step on it.
-        Each later call computes the batch's sufficient statistics under the
-        current parameters, moves the running statistics towards them with step
-        ``(t + 2) ** -decay`` (t = number of earlier batches) and runs the M-step
-        on the result. Feed shuffled batches; after about as many rows as a few
-        full-batch iterations see, the fit is close to the full-batch one.
+        Each call computes the batch's sufficient statistics (per unit weight)
+        under the current parameters, moves the running statistics towards
+        them with step ``(t + 2) ** -decay`` (t = number of earlier M-steps)
+        and runs the M-step on the result. Feed shuffled batches; after about
+        as many rows as a few full-batch iterations see, the fit is close to
+        the full-batch one.
+
+        Where the stream starts:
+
+        - An unfitted model initialises its parameters from the first batch
+          (with ``init_params``, or the ``*_init`` values) and takes one EM step
+          on it (t = 0).
+        - A fitted model without running statistics (fitted by :meth:`fit`,
+          which ends any stream, or loaded from a file) continues from its
+          parameters: the running statistics start as the statistics per unit
+          weight that give them back under the M-step, at ``t = n_iter_`` (its
+          EM iterations count as M-steps taken, and ``n_iter_`` goes on
+          counting). A batch of all the training rows leaves a converged model
+          where it is. The model keeps its features and dtype (float32 rows are
+          read in float64 for a float64 model).
 
         Parameters
         ----------
@@ -280,36 +297,38 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the batch's rows.
+            Non-negative weights of the batch's rows (an integer weight counts
+            as that many copies of the row).
         decay : float in (0.5, 1], default=0.6
-            Forgetting exponent of the step size.
+            Forgetting exponent of the step size, checked on every call.
 
         Returns
         -------
         self : GaussianMixture
         """
         with restore_on_error(self), serial_blas():
-            first = not hasattr(self, "_stream_stats")
-            rho = 1.0 if first else stream.step_size(self._stream_steps, decay)
-            X = validate_rows(self, X, reset=first)
-            data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
-            if first:
-                self._validate_params()
-                check_n_samples(X.shape[0], self.n_components)
-                init = check_gaussian_init(self, X.shape[1])
-                random_state = check_random_state(self.random_state)
-                params = model.initial_params(data, random_state, init, self)
-                self._stream_steps = 0
+            stream.check_decay(decay)
+            self._validate_params()
+            fitted = hasattr(self, "precisions_cholesky_")
+            X = validate_rows(self, X, reset=not fitted)
+            if fitted:  # the model keeps its dtype
+                dtype = np.result_type(self.means_.dtype, np.float32)
+                X = np.ascontiguousarray(X, dtype=np.result_type(X, dtype))
             else:
-                params = GaussianParams(
-                    *(np.asarray(p, dtype=np.float64) for p in self._get_parameters())
-                )
+                dtype = X.dtype
+            data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+            check_weight_range(data)
+            params, running = self._stream_start(data, fitted)
             batch = stream.per_unit_weight(
                 model.e_step(data, params, self.covariance_type)
             )
-            running = batch if first else stream.blend(self._stream_stats, batch, rho)
-            new = model.m_step(running, self.covariance_type, self.reg_covar, X.dtype)
-            self._set_parameters(new, dtype=X.dtype)
+            if running is not None:
+                rho = stream.step_size(self._stream_steps, decay)
+                running = stream.blend(running, batch, rho)
+            else:  # a new stream: one EM step on the batch
+                running = batch
+            new = model.m_step(running, self.covariance_type, self.reg_covar, dtype)
+            self._set_parameters(new, dtype=dtype)
             self._stream_stats = running
             self._stream_steps += 1
             self.n_iter_ = self._stream_steps
@@ -317,6 +336,27 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
             self.lower_bounds_ = [*getattr(self, "lower_bounds_", []), batch.log_norm]
             self.converged_ = False
         return self
+
+    def _stream_start(self, data, fitted):
+        """``(parameters, running statistics or None)`` a partial_fit starts from.
+
+        Sets ``_stream_steps`` when a stream begins (see :meth:`partial_fit`).
+        """
+        if not fitted:
+            check_n_samples(data.n_samples, self.n_components)
+            init = check_gaussian_init(self, data.n_features)
+            random_state = check_random_state(self.random_state)
+            self._stream_steps = 0
+            return model.initial_params(data, random_state, init, self), None
+        params = GaussianParams(
+            *(np.asarray(p, dtype=np.float64) for p in self._get_parameters())
+        )
+        if not hasattr(self, "_stream_stats"):  # fitted or loaded: seed a stream
+            self._stream_steps = int(getattr(self, "n_iter_", 0))
+            self._stream_stats = stream.fitted_statistics(
+                params, self.covariance_type, self.reg_covar
+            )
+        return params, self._stream_stats
 
     # ------------------------------------------------------ scikit-learn hooks
     def _get_parameters(self):

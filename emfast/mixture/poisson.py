@@ -28,6 +28,7 @@ from emfast.mixture._poisson_pass import (
     initial_params,
     poisson_score,
 )
+from emfast.mixture._weights import check_weight_range
 
 
 class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
@@ -43,9 +44,13 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
     M-step's statistics; no (n_samples, n_components) array is created while
     fitting, and results do not depend on the number of threads.
 
-    ``X`` must hold counts: finite, non-negative whole numbers (integer or float
-    arrays). float32 input is processed in float32 (statistics in float64) and
-    gives float32 fitted arrays; any other input is converted to float64.
+    ``X`` must hold counts: non-negative whole numbers below 2**53 (integer or
+    float arrays; from 2**53 on, floats hold only whole numbers and int64 counts
+    change when made floats). float32 input stays float32 in memory and gives
+    float32 fitted arrays, but log-densities and statistics are summed in
+    float64; any other input is converted to float64. Log-likelihoods of counts
+    above about 1e12 lose digits to float64 rounding (the terms ``x log(rate)``
+    and ``log(x!)`` nearly cancel), as ``scipy.stats.poisson.logpmf``'s do.
 
     A rate whose maximum-likelihood estimate is 0 (a component whose rows all
     have a zero count in a feature) is floored at ``1e-10``: the log-densities
@@ -179,7 +184,8 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row: an integer weight counts as that
-            many copies of the row, a zero weight as leaving the row out.
+            many copies of the row, a zero weight as leaving the row out. Only
+            their ratios matter (see :meth:`emfast.GaussianMixture.fit`).
 
         Returns
         -------
@@ -216,6 +222,7 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
             warm = self.warm_start and hasattr(self, "converged_")
             X = validate_rows(self, X, reset=not warm, ensure_min_samples=2)
             data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+            check_weight_range(data)
             summary = count_summary(data)
             check_counts(X, summary, type(self).__name__)
             check_n_samples(X.shape[0], self.n_components)
