@@ -134,9 +134,9 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     covariance_prior_ : float or ndarray
         The prior covariance used.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during :term:`fit` (only when they are strings).
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit`` (only when they are strings).
 
     See Also
     --------

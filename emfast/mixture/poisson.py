@@ -101,9 +101,9 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
     lower_bounds_ : list of float
         ``lower_bound_`` at each iteration of the best initialisation.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during :term:`fit` (only when they are strings).
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit`` (only when they are strings).
 
     See Also
     --------
