@@ -9,6 +9,7 @@ reason only, and :func:`test_bernoulli_checks_on_data_in_the_unit_interval`
 runs each of them again on its own data scaled into [0, 1].
 """
 
+import typing
 from functools import partial
 
 import numpy as np
@@ -220,3 +221,24 @@ def test_quiet_by_default(rng, capsys):
     VAE(**FAST, random_state=0).fit(X).partial_fit(X)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_public_type_hints_resolve():
+    """Every public method's annotations name importable types."""
+    for name in [
+        "__init__",
+        "fit",
+        "partial_fit",
+        "transform",
+        "decode",
+        "reconstruct",
+        "sample",
+        "score_samples",
+        "score",
+        "log_likelihood",
+    ]:
+        hints = typing.get_type_hints(getattr(VAE, name))
+        assert "return" in hints, name
+    for name in ["coefs_", "intercepts_", "variance_", "mean_", "scale_", "t_"]:
+        assert "return" in typing.get_type_hints(getattr(VAE, name).fget)
+    assert typing.get_type_hints(VAE.fit)["return"] is VAE
