@@ -118,7 +118,7 @@ class InferenceMixin:
         mean: bool = False,
         random_state: int | np.random.RandomState | None = None,
     ) -> np.ndarray:
-        """Draws from the model: ``z ~ N(0, I)``, then ``x ~ p(x | z)``.
+        """Draw from the model: ``z ~ N(0, I)``, then ``x ~ p(x | z)``.
 
         Parameters
         ----------

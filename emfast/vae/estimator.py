@@ -119,9 +119,9 @@ class VAE(
         early stopping.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial parameters, the shuffling and the noise. Fits with
-        the same seed and the same ``n_jobs`` are identical. (The noise is
-        indexed by row, not drawn per thread; another thread count changes only
-        how BLAS splits the matrix products, hence the rounding.)
+        the same seed and the same ``n_jobs`` are identical: the noise is
+        indexed by row, not drawn per thread, and another thread count changes
+        only how BLAS splits the matrix products, hence the rounding.
     dtype : {np.float32, np.float64}, default=np.float32
         Type of parameters and activations.
     n_jobs : int or None, default=None
