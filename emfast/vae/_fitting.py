@@ -37,7 +37,7 @@ class TrainingMixin:
         if likelihood == "bernoulli":
             dtype = float_dtype(self.dtype) if reset else self._fitted_dtype()
             X = np.ascontiguousarray(X, dtype=dtype)
-            low, high = (X.min(), X.max()) if X.size else (0, 0)
+            low, high = X.min(), X.max()  # validate_data: at least one value
             if low < 0 or high > 1:
                 # scikit-learn's words for negative data (positive_only tag)
                 problem = "Negative values in data passed to VAE" if low < 0 else ""

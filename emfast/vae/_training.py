@@ -193,6 +193,8 @@ def train_epochs(
     exception (an interrupt) ``state`` is reset the same way. The caller decides
     what the model keeps (the estimator restores its state from before the call).
     """
+    if early_stopping is not None and validate is None:
+        raise ValueError("early stopping needs a validation function")
     n_samples = X.shape[0]
     total_epochs = total_epochs or state.epochs + n_epochs
     for _ in range(n_epochs):
