@@ -297,3 +297,24 @@ def test_models_pickled_without_scaling_still_load(rng):
     assert_array_equal(old.score_samples(X), vae.score_samples(X))
     assert old.optimizer_ == "adam"
     old.partial_fit(X)
+
+
+def test_models_pickled_without_early_stopping_still_load(rng):
+    """Pickles from before early stopping lack its parameters and attributes."""
+    X = clustered(rng)
+    vae = VAE(**GAUSSIAN, random_state=0).fit(X)
+    state = vae.__getstate__()
+    for name in [
+        "early_stopping",
+        "n_iter_no_change",
+        "tol",
+        "validation_scores_",
+        "best_validation_score_",
+    ]:
+        del state[name]
+    old = VAE.__new__(VAE)
+    old.__setstate__(state)
+    assert old.get_params() == vae.get_params()
+    assert old.validation_scores_ is None and old.best_validation_score_ is None
+    assert_array_equal(old.score_samples(X), vae.score_samples(X))
+    old.set_params(max_epochs=1).fit(X)
