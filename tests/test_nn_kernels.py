@@ -21,7 +21,13 @@ from emfast.kernels.nn import (
     dense_forward,
     tanh_fast,
 )
-from emfast.kernels.vae_latent import fill_normal, latent_backward, latent_forward
+from emfast.kernels.vae_latent import (
+    fill_normal,
+    keyed_noise,
+    latent_backward,
+    latent_forward,
+    row_key,
+)
 from emfast.kernels.vae_likelihood import bernoulli_row, gaussian_row
 from emfast.kernels.vae_sparse import (
     sparse_forward,
@@ -192,6 +198,56 @@ def test_fill_normal_is_standard_normal_and_indexed(rng):
     # indices past 2**32 still give fresh values
     fill_normal(part, key, 2**32)
     assert not np.any(part == values[:10])
+
+
+def murmur_fmix32(h):
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def row_key_reference(row, key):
+    """FNV-1a over the row's 32-bit words, started from the mixed key, then
+    murmur3's finaliser (plain Python integers)."""
+    h = murmur_fmix32(key & 0xFFFFFFFF) ^ 0x811C9DC5
+    for word in np.ascontiguousarray(row).view(np.uint32).tolist():
+        h = ((h ^ word) * 0x01000193) & 0xFFFFFFFF
+    return murmur_fmix32(h)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_key_matches_a_reference_and_tells_rows_apart(rng, dtype):
+    key = int(rng.integers(2**31))
+    rows = rng.normal(size=(50, 7)).astype(dtype)
+    keys = [row_key(row, key) for row in rows]
+    assert keys == [row_key_reference(row, key) for row in rows]
+    assert all(0 <= k < 2**32 for k in keys)
+    assert len(set(keys)) == len(keys)
+    # one value changed by one ulp, or the same row under another key: new key
+    for i, row in enumerate(rows):
+        nudged = row.copy()
+        j = i % row.size
+        nudged[j] = np.nextafter(row[j], dtype(np.inf))
+        assert row_key(nudged, key) != keys[i]
+        assert row_key(row, key + 1) != keys[i]
+    # a pure function of the row's values: copies and views agree
+    assert row_key(rows[3].copy(), key) == row_key(rows[3:4][0], key) == keys[3]
+
+
+def test_keyed_noise_is_each_rows_own_stream(rng):
+    key = int(rng.integers(2**31))
+    rows = rng.random((6, 4))
+    noise = np.empty(6 * 3 + 1)
+    block = keyed_noise(noise, rows, 3, key)
+    for i, row in enumerate(rows):
+        expected = np.empty(3)
+        fill_normal(expected, row_key(row, key), 0)
+        assert_array_equal(block[i], expected)
+    # reordered rows carry their noise with them
+    again = keyed_noise(np.empty(6 * 3 + 1), rows[::-1].copy(), 3, key)
+    assert_array_equal(again, block[::-1])
 
 
 def adam_reference(params, grads, m, v, step, lr, beta1, beta2, eps):

@@ -231,15 +231,42 @@ def test_integer_and_boolean_images_train_like_floats(rng):
 
 
 def test_fewer_training_rows_than_a_minibatch(rng):
+    """Minibatches are clipped to the training rows (as in scikit-learn's MLP):
+    the fit is the fit with batch_size set to the number of rows. These used
+    to raise."""
     X = binary_data(rng, n_samples=30)
-    with pytest.raises(
-        ValueError, match="at least batch_size=20 training rows, got 15"
-    ):
-        VAE(**SMALL, validation_fraction=0.5).fit(X)
-    with pytest.raises(
-        ValueError, match="at least batch_size=40 training rows, got 30"
-    ):
-        VAE(**{**SMALL, "batch_size": 40}).partial_fit(X)
+    params = dict(SMALL, max_epochs=3, random_state=0)
+    # fit: 15 training rows (validation_fraction=0.5) for a batch of 20
+    clipped = VAE(**params, validation_fraction=0.5).fit(X)
+    exact = VAE(**{**params, "batch_size": 15}, validation_fraction=0.5).fit(X)
+    assert clipped.t_ == 3  # one minibatch per epoch
+    for got, want in zip(clipped.coefs_, exact.coefs_):
+        assert_array_equal(got, want)
+    assert clipped.history_["val_loss"] == exact.history_["val_loss"]
+    # partial_fit: 30 rows for a batch of 40, then 7 rows
+    clipped = VAE(**{**params, "batch_size": 40}).partial_fit(X)
+    exact = VAE(**{**params, "batch_size": 30}).partial_fit(X)
+    clipped.partial_fit(X[:7])
+    exact.set_params(batch_size=7).partial_fit(X[:7])
+    assert clipped.t_ == exact.t_ == 2
+    assert_array_equal(clipped.score_samples(X), exact.score_samples(X))
+    # a single row trains too
+    assert VAE(**params).fit(X[:1]).n_epochs_ == 3
+
+
+@pytest.mark.parametrize(
+    "n_samples, fraction, message",
+    [
+        (1, 0.2, "leaves no validation rows out of n_samples=1"),
+        (3, 0.9, "leaves no training rows out of n_samples=3"),
+    ],
+)
+def test_validation_split_keeps_rows_on_both_sides(rng, n_samples, fraction, message):
+    X = binary_data(rng, n_samples=n_samples)
+    vae = VAE(**SMALL, validation_fraction=fraction)
+    with pytest.raises(ValueError, match=message):
+        vae.fit(X)
+    assert not hasattr(vae, "n_features_in_")
 
 
 # ------------------------------------------------------------ failed calls

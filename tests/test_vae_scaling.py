@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from emfast.kernels.vae_latent import fill_normal
+from emfast.kernels.vae_latent import fill_normal, row_key
 from emfast.vae import VAE, _inference
 from emfast.vae._scaling import BLOCK_ROWS, FeatureScaling
 
@@ -86,54 +86,95 @@ def test_unscaled_data_train_as_the_same_data_scaled(
     log_jacobian = np.log(scale).sum()
     assert_allclose(scaled.mean_, X_scaled.mean(axis=0), rtol=1e-12)
     assert_allclose(scaled.scale_, X_scaled.std(axis=0), rtol=1e-6)
-    assert_allclose(
-        scaled.score_samples(X_scaled),
-        plain.score_samples(X) - log_jacobian,
-        rtol=rtol,
-        atol=rtol * abs(log_jacobian),
-    )
-    assert scaled.score(X_scaled) == pytest.approx(
-        plain.score(X) - log_jacobian, rel=rtol, abs=rtol * abs(log_jacobian)
-    )
+    # the same network
+    for got, want in zip(
+        scaled.coefs_ + scaled.intercepts_, plain.coefs_ + plain.intercepts_
+    ):
+        assert_allclose(got, want, rtol=rtol, atol=rtol)
     assert_allclose(
         scaled.history_["train_loss"],
         np.array(plain.history_["train_loss"]) + log_jacobian,
         rtol=rtol,
         atol=rtol * abs(log_jacobian),
     )
-    # the same network: same codes, decoder means and variances in data units
+    # its scores are the plain model's on the same standardised rows, shifted
+    # by the log-Jacobian (the same rows: a row's evaluation noise is keyed by
+    # its standardised values, which rounding may change between X and a * X + b)
+    rows = scaled._network_input(X_scaled)
+    plain_scores = -_inference.negative_elbo(plain, rows) - plain._log_scale_sum()
+    assert_allclose(
+        scaled.score_samples(X_scaled),
+        plain_scores - log_jacobian,
+        rtol=rtol,
+        atol=rtol * abs(log_jacobian),
+    )
+    assert scaled.score(X_scaled) == pytest.approx(
+        plain_scores.mean() - log_jacobian, rel=rtol, abs=rtol * abs(log_jacobian)
+    )
+    plain_iwae = _inference.importance_log_likelihood(plain, rows[:3], 50)
+    assert_allclose(
+        scaled.log_likelihood(X_scaled[:3], n_importance=50),
+        plain_iwae - plain._log_scale_sum() - log_jacobian,
+        rtol=rtol,
+        atol=rtol * abs(log_jacobian),
+    )
+    # the same codes, decoder means, draws and variances in data units
     assert_allclose(
         scaled.transform(X_scaled), plain.transform(X), rtol=rtol, atol=rtol
     )
     spread = (X.std(axis=0) * scale)[None, :]
     Z = rng.normal(size=(20, 2))
-    for method, args in [
-        ("decode", (Z,)),
-        ("sample", (4, 1)),
-        ("reconstruct", None),
+    for method, args, kwargs in [
+        ("decode", (Z,), {}),
+        ("sample", (4,), {"random_state": 1, "mean": True}),
+        ("sample", (4,), {"random_state": 1}),
+        ("reconstruct", None, {}),
     ]:
-        got = getattr(scaled, method)(*(args or (X_scaled[:20],)))
-        want = getattr(plain, method)(*(args or (X[:20],))) * scale + offset
+        got = getattr(scaled, method)(*(args or (X_scaled[:20],)), **kwargs)
+        want = getattr(plain, method)(*(args or (X[:20],)), **kwargs) * scale + offset
         assert got.dtype == np.float64
         assert_allclose((got - want) / spread, 0.0, atol=rtol * 10)
     assert_allclose(scaled.variance_, plain.variance_ * scale**2, rtol=rtol * 10)
+
+
+def test_power_of_two_scales_shift_every_score_exactly(rng):
+    """Features scaled by powers of two standardise to the same bits: the same
+    fit, the same evaluation noise, every score and validation loss shifted by
+    the log-Jacobian."""
+    X = clustered(rng)
+    scale = 2.0 ** np.array([-20.0, -3.0, 0.0, 7.0, 30.0])
+    params = dict(GAUSSIAN, validation_fraction=0.2, dtype=np.float64, random_state=1)
+    plain = VAE(**params).fit(X)
+    scaled = VAE(**params).fit(X * scale)
+    log_jacobian = np.log(scale).sum()
+    for got, want in zip(scaled.coefs_, plain.coefs_):
+        assert_array_equal(got, want)
     assert_allclose(
-        scaled.log_likelihood(X_scaled[:3], n_importance=50),
-        plain.log_likelihood(X[:3], n_importance=50) - log_jacobian,
-        rtol=rtol,
-        atol=rtol * abs(log_jacobian),
+        scaled.history_["val_loss"],
+        np.array(plain.history_["val_loss"]) + log_jacobian,
+        rtol=1e-13,
+    )
+    assert_allclose(
+        scaled.score_samples(X * scale),
+        plain.score_samples(X) - log_jacobian,
+        rtol=1e-13,
+    )
+    assert_allclose(
+        scaled.log_likelihood(X[:4] * scale, n_importance=30),
+        plain.log_likelihood(X[:4], n_importance=30) - log_jacobian,
+        rtol=1e-13,
     )
 
 
 def test_validation_loss_is_in_data_units(rng):
-    X = clustered(rng)
-    params = dict(GAUSSIAN, validation_fraction=0.2, dtype=np.float64, random_state=1)
-    plain = VAE(**params).fit(X)
-    scaled = VAE(**params).fit(X * 1e4)
-    assert_allclose(
-        scaled.history_["val_loss"],
-        np.array(plain.history_["val_loss"]) + X.shape[1] * np.log(1e4),
-        rtol=1e-8,
+    """The validation -ELBO is the mean of -score_samples over the held-out
+    rows (data units, including the log-Jacobian)."""
+    X = clustered(rng) * [50.0, 1e-2, 1.0, 3e3, 7.0] + 300.0
+    vae = VAE(**{**GAUSSIAN, "max_epochs": 1}, validation_fraction=0.25, random_state=1)
+    vae.fit(X)
+    held_out = np.random.RandomState(1).permutation(len(X))[: len(X) // 4]
+    assert vae.history_["val_loss"][-1] == pytest.approx(
+        -vae.score_samples(X[np.sort(held_out)]).mean(), rel=1e-12
     )
 
 
@@ -149,8 +190,10 @@ def test_scores_match_a_numpy_reference_in_data_units(rng):
     encoded = h @ weights[1] + biases[1]
     mu, log_var = encoded[:, :2], encoded[:, 2:]
     eps = np.empty((len(rows), 2))
+    network_rows = vae._network_input(rows)  # standardised, as the kernels hash
     for i in range(len(rows)):
-        fill_normal(eps[i], vae._eval_key, i * 2)  # row i: noise index i * L_even
+        # row i: the start of the stream keyed by its values
+        fill_normal(eps[i], row_key(network_rows[i], vae._eval_key), 0)
     z = mu + np.exp(0.5 * log_var) * eps
     means = np.maximum(z @ weights[2] + biases[2], 0) @ weights[3] + biases[3]
     means = means * vae.scale_ + vae.mean_
@@ -254,3 +297,24 @@ def test_models_pickled_without_scaling_still_load(rng):
     assert_array_equal(old.score_samples(X), vae.score_samples(X))
     assert old.optimizer_ == "adam"
     old.partial_fit(X)
+
+
+def test_models_pickled_without_early_stopping_still_load(rng):
+    """Pickles from before early stopping lack its parameters and attributes."""
+    X = clustered(rng)
+    vae = VAE(**GAUSSIAN, random_state=0).fit(X)
+    state = vae.__getstate__()
+    for name in [
+        "early_stopping",
+        "n_iter_no_change",
+        "tol",
+        "validation_scores_",
+        "best_validation_score_",
+    ]:
+        del state[name]
+    old = VAE.__new__(VAE)
+    old.__setstate__(state)
+    assert old.get_params() == vae.get_params()
+    assert old.validation_scores_ is None and old.best_validation_score_ is None
+    assert_array_equal(old.score_samples(X), vae.score_samples(X))
+    old.set_params(max_epochs=1).fit(X)

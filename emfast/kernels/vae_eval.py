@@ -2,9 +2,10 @@
 
 Rows are processed in chunks of ``max_rows``; chunks are dealt round-robin to
 ``n_workers`` parallel tasks, each with its own workspace (row ``w`` of the
-``(n_workers, size)`` workspace arrays). Every chunk's result depends only on
-its rows (noise is indexed by row), so results do not depend on the number of
-workers.
+``(n_workers, size)`` workspace arrays). Every row's result depends only on
+the row itself (its noise stream is keyed by its values,
+:func:`~emfast.kernels.vae_latent.row_key`), so results do not depend on the
+number of workers, on the row's position or on the other rows passed along.
 
 Each ``prange`` body is a single call of a serial chunk function. Writing
 into workspace views inside the parallel body itself is unsafe: numba's parfor
@@ -15,7 +16,7 @@ was another view of the same buffer, as dead code.
 import math
 
 from emfast._numba import jit, prange
-from emfast.kernels.vae_latent import fill_normal
+from emfast.kernels.vae_latent import fill_normal, keyed_noise, row_key
 from emfast.kernels.vae_network import (
     IN_SLOT,
     MAX_ROWS,
@@ -26,7 +27,7 @@ from emfast.kernels.vae_network import (
     encoder_forward,
     layer_input,
     layer_output,
-    network_loss,
+    network_loss_at,
     output_nll,
     slot,
 )
@@ -50,13 +51,13 @@ def _elbo_chunk(
     out,
 ):
     max_rows = config[MAX_ROWS]
-    n_latent = config[N_LATENT]
-    stride = n_latent + (n_latent & 1)
+    rows = X[start : start + n_rows]
     x = slot(acts, layers[0, IN_SLOT], layers[0, N_IN], max_rows, n_rows)
-    x[:, :] = X[start : start + n_rows]
+    x[:, :] = rows
+    eps = keyed_noise(noise, rows, config[N_LATENT], noise_key)
     # no gradient (theta stands in for its buffer) and dense first layer
     # (config stands in for the unused int64 nonzero lists)
-    network_loss(
+    network_loss_at(
         theta,
         theta,
         layers,
@@ -65,12 +66,10 @@ def _elbo_chunk(
         x,
         acts,
         grads_act,
-        noise,
+        eps,
         work,
         rows64,
         n_rows,
-        noise_key,
-        start * stride,
         1.0,
         False,
         config,
@@ -97,7 +96,8 @@ def negative_elbo_rows(
 ):
     """``out[i] = -ELBO(x_i)`` with one reparameterised sample per row (float64).
 
-    Row ``i`` uses noise index ``i * L_even`` of stream ``noise_key``.
+    Row ``i``'s noise is the start of the stream keyed by ``row_key(X[i],
+    noise_key)``: a pure function of the row.
     """
     max_rows = config[MAX_ROWS]
     n_samples = X.shape[0]
@@ -210,6 +210,7 @@ def _importance_row(
     n_enc = config[N_ENC]
     n_latent = config[N_LATENT]
     stride = n_latent + (n_latent & 1)
+    key = row_key(X[i], noise_key)
     for r in range(max_rows):
         x[r, :] = X[i]
     top = -math.inf
@@ -220,7 +221,7 @@ def _importance_row(
         eps = noise[: n_rows * n_latent].reshape((n_rows, n_latent))
         log_ratio = rows64[max_rows : max_rows + n_rows]
         for r in range(n_rows):
-            fill_normal(eps[r], noise_key, (i * n_importance + k0 + r) * stride)
+            fill_normal(eps[r], key, (k0 + r) * stride)
             # log p(z) - log q(z | x); the log(2 pi) terms cancel
             value = 0.0
             for j in range(n_latent):
@@ -276,7 +277,8 @@ def importance_log_likelihood(
 
     ``z_k ~ q(z | x_i)`` (from ``encoded``), ``n_importance`` samples in chunks
     of ``max_rows``; the log-mean-exp is streamed in float64. Sample ``k`` of row
-    ``i`` uses noise index ``(i * n_importance + k) * L_even``.
+    ``i`` uses noise index ``k * L_even`` of the stream keyed by
+    ``row_key(X[i], noise_key)``.
     """
     n_samples = X.shape[0]
     n_workers = acts.shape[0]

@@ -8,6 +8,10 @@ draws (hence fits) do not depend on the thread count; a model pickles with two
 integers (key, next index) instead of per-thread states. The hash works on
 int64 values masked to 32 bits, which numba and plain Python compute alike.
 
+Evaluation (ELBO and importance-weighted scores) keys each row's stream by the
+row's values (:func:`row_key`), so a row's score does not depend on its
+position or on the other rows scored with it.
+
 The encoder's last layer outputs ``[mu, log_var]`` side by side (one GEMM);
 ``z = mu + exp(log_var / 2) * eps`` and
 ``KL(q || N(0, I)) = 0.5 sum(mu**2 + exp(log_var) - log_var - 1)``.
@@ -15,11 +19,15 @@ The encoder's last layer outputs ``[mu, log_var]`` side by side (one GEMM);
 
 import math
 
+import numpy as np
+
 from emfast._numba import jit
 
 _MASK32 = 0xFFFFFFFF
 _TWO_PI = 2.0 * math.pi
 _INV_2_32 = 1.0 / 4294967296.0
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
 
 
 @jit
@@ -44,6 +52,22 @@ def uniform_at(key, index):
 
 
 @jit
+def row_key(row, key):
+    """A 32-bit stream key: a hash of ``key`` and the bits of the 1-D ``row``.
+
+    FNV-1a over the row's 32-bit words, then murmur3's finaliser. Each FNV
+    step (xor, then a multiplication by an odd number modulo 2**32) is a
+    bijection, so rows that differ in one value never share a key. ``row``
+    must be C-contiguous (float32 or float64).
+    """
+    words = row.view(np.uint32)
+    h = _mix32(key) ^ _FNV_OFFSET
+    for j in range(words.shape[0]):
+        h = ((h ^ int(words[j])) * _FNV_PRIME) & _MASK32
+    return _mix32(h)
+
+
+@jit
 def fill_normal(out, key, first_index):
     """Fill the 1-D ``out`` with the standard normals ``first_index, ...``.
 
@@ -59,6 +83,17 @@ def fill_normal(out, key, first_index):
         out[p] = radius * math.cos(angle)
         if p + 1 < n:
             out[p + 1] = radius * math.sin(angle)
+
+
+@jit
+def keyed_noise(noise, rows, n_latent, key):
+    """``(n_rows, L)`` standard normals in ``noise``; row ``i``'s are the first
+    ``L`` of the stream keyed by ``row_key(rows[i], key)``."""
+    n_rows = rows.shape[0]
+    block = noise[: n_rows * n_latent].reshape((n_rows, n_latent))
+    for i in range(n_rows):
+        fill_normal(block[i], row_key(rows[i], key), 0)
+    return block
 
 
 @jit

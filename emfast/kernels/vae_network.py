@@ -232,13 +232,55 @@ def network_loss(
     """Forward pass of ``x`` (already in the input slot) to per-row losses.
 
     ``rows64[:n_rows]`` gets ``-log p(x | z)`` and ``rows64[max_rows:
-    max_rows + n_rows]`` the KL terms. Returns the noise block used.
+    max_rows + n_rows]`` the KL terms. Row ``i`` draws its noise from index
+    ``noise_index + i * L_even`` of stream ``noise_key`` (:func:`noise_rows`).
+    Returns the noise block used.
     """
+    eps = noise_rows(noise, n_rows, config[N_LATENT], noise_key, noise_index)
+    network_loss_at(
+        theta,
+        grad_theta,
+        layers,
+        config,
+        var_floor,
+        x,
+        acts,
+        grads_act,
+        eps,
+        work,
+        rows64,
+        n_rows,
+        grad_scale,
+        with_grad,
+        sparse,
+        use_sparse,
+    )
+    return eps
+
+
+@jit
+def network_loss_at(
+    theta,
+    grad_theta,
+    layers,
+    config,
+    var_floor,
+    x,
+    acts,
+    grads_act,
+    eps,
+    work,
+    rows64,
+    n_rows,
+    grad_scale,
+    with_grad,
+    sparse,
+    use_sparse,
+):
+    """:func:`network_loss` with the ``(n_rows, L)`` noise ``eps`` given."""
     max_rows = config[MAX_ROWS]
     n_enc = config[N_ENC]
-    n_latent = config[N_LATENT]
     encoder_forward(theta, layers, config, acts, n_rows, sparse, use_sparse)
-    eps = noise_rows(noise, n_rows, n_latent, noise_key, noise_index)
     latent_forward(
         layer_output(acts, layers, n_enc - 1, max_rows, n_rows),
         eps,
@@ -261,7 +303,6 @@ def network_loss(
         grad_scale,
         with_grad,
     )
-    return eps
 
 
 @jit

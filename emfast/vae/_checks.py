@@ -1,9 +1,10 @@
 """VAE checks that scikit-learn's parameter constraints cannot express.
 
-Layer sizes must be integers (a float width is not rounded silently), training
-needs a full minibatch of rows, the architecture of a fitted model cannot
-change between ``partial_fit`` calls, an inference result that overflowed is
-reported instead of returned, and a failed call leaves the model as it was.
+Layer sizes must be integers (a float width is not rounded silently), a
+validation split must leave rows on both sides, the architecture of a fitted
+model cannot change between ``partial_fit`` calls, an inference result that
+overflowed is reported instead of returned, and a failed call leaves the model
+as it was.
 """
 
 from contextlib import contextmanager
@@ -68,25 +69,23 @@ def positive_int(value, name):
     return int(value)
 
 
-def check_batch_rows(n_samples, batch_size):
-    """At least one full minibatch of training rows."""
-    if n_samples < batch_size:
-        raise ValueError(
-            f"Expected at least batch_size={batch_size} training rows, got "
-            f"{n_samples}; lower batch_size or pass more data."
-        )
+def holdout_split(X, fraction, random_state):
+    """``(X_train, X_val)``: a random ``fraction`` of the rows held out (or None).
 
-
-def holdout_split(X, fraction, batch_size, random_state):
-    """``(X_train, X_val)``: a random ``fraction`` of the rows held out (or None)."""
+    Both parts must keep at least one row.
+    """
     n_samples = X.shape[0]
     n_val = int(round(fraction * n_samples))
     if fraction > 0 and n_val == 0:
         raise ValueError(
             f"validation_fraction={fraction} leaves no validation rows out of "
-            f"{n_samples}"
+            f"n_samples={n_samples}"
         )
-    check_batch_rows(n_samples - n_val, batch_size)
+    if n_val >= n_samples:
+        raise ValueError(
+            f"validation_fraction={fraction} leaves no training rows out of "
+            f"n_samples={n_samples}"
+        )
     if n_val == 0:
         return X, None
     order = random_state.permutation(n_samples)

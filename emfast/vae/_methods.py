@@ -6,7 +6,10 @@ results in the units of the data. A result that overflowed raises
 ``ValueError`` rather than coming back as NaN or infinity.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -15,7 +18,11 @@ from emfast.vae._checks import check_finite_rows, positive_int
 
 
 class InferenceMixin:
-    """transform, decode, reconstruct, sample, score_samples, score, log_likelihood."""
+    """decode, reconstruct, sample, score_samples, score, log_likelihood.
+
+    (``transform`` is defined on the estimator's class itself, where
+    scikit-learn's ``set_output`` finds and wraps it.)
+    """
 
     def _check_fitted_data(self, X, method):
         """Rows as the network reads them, refusing rows its dtype cannot hold."""
@@ -39,37 +46,18 @@ class InferenceMixin:
             f"is not finite: the network overflows {dtype} on them",
         )
 
-    def transform(self, X):
-        """Posterior means ``E[z | x]`` (the encoder's ``mu``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Finite rows (in [0, 1] for the Bernoulli decoder).
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_latent)
-
-        Raises
-        ------
-        ValueError
-            Invalid rows, or rows on which the encoder overflows (rows far
-            outside the training data).
-        """
-        return self._posterior_means(X, "transform")
-
     def _posterior_means(self, X, method):
         X = self._check_fitted_data(X, method)
         Z = _inference.encode(self, X)[:, : self.layout_.n_latent].copy()
         return self._check_result(Z, method, "posterior mean")
 
-    def decode(self, Z):
+    def decode(self, Z: ArrayLike) -> np.ndarray:
         """Decoder means ``E[x | z]`` (Bernoulli: probabilities), in data units.
 
         Parameters
         ----------
         Z : array-like of shape (n_samples, n_latent)
+            Points of the latent space.
 
         Returns
         -------
@@ -103,24 +91,54 @@ class InferenceMixin:
             decoded = self._scaling.restore(decoded)
         return self._check_result(decoded, "decode", "decoder mean")
 
-    def reconstruct(self, X):
-        """``decode(transform(X))``: decoder means at the posterior means."""
+    def reconstruct(self, X: ArrayLike) -> np.ndarray:
+        """``decode(transform(X))``: decoder means at the posterior means.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite rows (in [0, 1] for the Bernoulli decoder).
+
+        Returns
+        -------
+        X_reconstructed : ndarray of shape (n_samples, n_features)
+            In data units; dtype as in :meth:`decode`.
+
+        Raises
+        ------
+        ValueError
+            As in :meth:`transform` and :meth:`decode`.
+        """
         return self.decode(self._posterior_means(X, "reconstruct"))
 
-    def sample(self, n_samples=1, random_state=None):
-        """Decoder means at ``z ~ N(0, I)``.
+    def sample(
+        self,
+        n_samples: int = 1,
+        *,
+        mean: bool = False,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> np.ndarray:
+        """Draw from the model: ``z ~ N(0, I)``, then ``x ~ p(x | z)``.
 
         Parameters
         ----------
         n_samples : int, default=1
+            Number of rows to draw.
+        mean : bool, default=False
+            Return the decoder means ``E[x | z]`` (Bernoulli: probabilities)
+            instead of draws from ``p(x | z)``.
         random_state : int, RandomState instance or None, default=None
-            Draws ``z``; ``None`` uses (and advances) the model's generator.
+            Draws ``z`` (and the draws from ``p(x | z)``); ``None`` uses (and
+            advances) the model's generator.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            Expected values (Bernoulli: pixel probabilities), not draws; dtype
-            as in :meth:`decode`.
+            Bernoulli: binary draws (0 or 1) in the model's dtype, or with
+            ``mean=True`` the probabilities. Gaussian: ``mean + sqrt(variance_)
+            * noise`` in data units (the decoder variances do not depend on
+            ``z``; draws are not clipped to [0, 1] for sigmoid means), or with
+            ``mean=True`` the means; dtype as in :meth:`decode`.
         """
         check_is_fitted(self, "_state")
         n_samples = positive_int(n_samples, "n_samples")
@@ -130,14 +148,28 @@ class InferenceMixin:
             else check_random_state(random_state)
         )
         Z = generator.standard_normal((n_samples, self.layout_.n_latent))
-        return self.decode(Z)
+        means = self.decode(Z)
+        if mean:
+            return means
+        if self.layout_.likelihood == "bernoulli":
+            draws = generator.random_sample(means.shape) < means
+        else:
+            noise = generator.standard_normal(means.shape)
+            draws = means + np.sqrt(self.variance_) * noise
+        return draws.astype(means.dtype, copy=False)
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Per-row ELBO (one reparameterised sample, fixed noise), in nats.
 
         A lower bound on ``log p(x)`` of the rows in the units of the data: for
         a standardised Gaussian model it includes ``-sum(log(scale_))``, so
         scores of models fitted to differently scaled data are comparable.
+
+        A row's noise is drawn from a stream keyed by the row's values (as the
+        network reads them) and the model's seed, so a row gets the same score
+        whichever rows are scored with it and in whatever order; distinct rows
+        get independent noise, and rows that differ only by rounding may get
+        different noise.
 
         Parameters
         ----------
@@ -147,6 +179,7 @@ class InferenceMixin:
         Returns
         -------
         elbo : ndarray of shape (n_samples,)
+            One ELBO estimate per row (float64).
 
         Raises
         ------
@@ -158,26 +191,43 @@ class InferenceMixin:
         elbo = -_inference.negative_elbo(self, X) - self._log_scale_sum()
         return self._check_result(elbo, "score_samples", "ELBO")
 
-    def score(self, X, y=None):
-        """Mean per-row ELBO of ``X`` (higher is better); see :meth:`score_samples`."""
+    def score(self, X: ArrayLike, y: object = None) -> float:
+        """Mean per-row ELBO of ``X`` (higher is better); see :meth:`score_samples`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite rows (in [0, 1] for the Bernoulli decoder).
+        y : None
+            Ignored; present for the scikit-learn API.
+
+        Returns
+        -------
+        score : float
+            The mean of :meth:`score_samples`, in nats per row.
+        """
         return float(np.mean(self.score_samples(X)))
 
-    def log_likelihood(self, X, n_importance=5000):
+    def log_likelihood(self, X: ArrayLike, n_importance: int = 5000) -> np.ndarray:
         """Importance-weighted estimates of ``log p(x)`` per row (Burda et al.).
 
         ``log (1/K) sum_k p(x, z_k) / q(z_k | x)`` with ``K = n_importance``
         samples of ``q(z | x)``; a lower bound that tightens as ``K`` grows.
         Costs ``K`` decoder passes per row. In the units of the data, as
-        :meth:`score_samples`.
+        :meth:`score_samples`; a row's samples are keyed by its values, as
+        there.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Finite rows (in [0, 1] for the Bernoulli decoder).
         n_importance : int, default=5000
+            Number ``K`` of importance samples per row.
 
         Returns
         -------
         log_px : ndarray of shape (n_samples,)
+            One estimate per row (float64).
 
         Raises
         ------

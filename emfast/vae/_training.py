@@ -177,18 +177,24 @@ def train_epochs(
     history,
     validate=None,
     total_epochs=None,
+    early_stopping=None,
 ):
     """Run ``n_epochs`` epochs on ``X`` (shuffled each epoch by ``random_state``).
 
     ``history`` (a dict of lists) gets one entry per epoch: ``train_loss`` (mean
     -ELBO of the epoch's minibatches, as trained), ``val_loss`` (``validate()``
     if given), ``samples_per_second`` and ``seconds`` (of the training pass).
-    Losses include ``settings.loss_offset``. On divergence, or non-finite
+    Losses include ``settings.loss_offset``. With ``early_stopping`` (an
+    :class:`~emfast.vae._early_stopping.EarlyStopping`, used with
+    ``validate``), each epoch's validation score ``-val_loss`` is recorded
+    there and training ends early when its rule says so. On divergence, or non-finite
     parameters after an epoch, ``state`` is reset to where the epoch began (the
     last good parameters) and :class:`DivergenceError` is raised; on any other
     exception (an interrupt) ``state`` is reset the same way. The caller decides
     what the model keeps (the estimator restores its state from before the call).
     """
+    if early_stopping is not None and validate is None:
+        raise ValueError("early stopping needs a validation function")
     n_samples = X.shape[0]
     total_epochs = total_epochs or state.epochs + n_epochs
     for _ in range(n_epochs):
@@ -223,6 +229,10 @@ def train_epochs(
             summary += f", validation {val_loss:.3f}"
         summary += f", {n_samples / seconds:,.0f} samples/s, {seconds:.2f} s"
         progress.close(summary)
+        if early_stopping is not None and early_stopping.update(-val_loss, state.theta):
+            if verbose:
+                print(early_stopping.message(), file=sys.stdout, flush=True)
+            break
     return state
 
 

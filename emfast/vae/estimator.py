@@ -1,39 +1,44 @@
 """The VAE estimator: a scikit-learn-style front end to the numba trainer."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from numpy.typing import ArrayLike, DTypeLike
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
-from emfast._numba import num_threads
-from emfast.vae import _inference
 from emfast.vae._attributes import FittedAttributesMixin
 from emfast.vae._checks import (
-    check_batch_rows,
     check_same_architecture,
     float_dtype,
     holdout_split,
     layer_sizes,
     unchanged_on_error,
 )
-from emfast.vae._layout import NetworkLayout
+from emfast.vae._early_stopping import EarlyStopping
+from emfast.vae._fitting import TrainingMixin
 from emfast.vae._methods import InferenceMixin
-from emfast.vae._scaling import FeatureScaling
-from emfast.vae._training import (
-    DivergenceError,
-    Settings,
-    TrainState,
-    empty_history,
-    train_epochs,
-)
+from emfast.vae._training import DivergenceError, empty_history
 
 __all__ = ["VAE", "DivergenceError"]
 
 
-class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator):
+class VAE(
+    FittedAttributesMixin,
+    InferenceMixin,
+    TrainingMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+):
     """Variational autoencoder trained by minibatch stochastic gradients (numba).
 
     EM with an amortised, learned E-step (Kingma & Welling, 2014): an MLP
@@ -69,28 +74,54 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
         (``decode``, ``sample``, ``reconstruct``, ``variance_``) returned in
         the units of the data, and scores are log-densities of the data
         (including ``-sum(log(scale_))``). Data of any scale and offset train
-        alike: a fit on ``a * X + b`` is the fit on ``X``, scores shifted by
-        ``-sum(log(a))``.
+        alike: a fit on ``a * X + b`` is the fit on ``X`` (the same network, to
+        rounding), and its scores are those of ``X`` shifted by
+        ``-sum(log(a))`` (exactly for rows that standardise to the same
+        values; otherwise with their own evaluation noise, see
+        :meth:`score_samples`).
     batch_size : int, default=100
-        Minibatch size. The last minibatch of an epoch may be smaller; ``fit``
-        and ``partial_fit`` need at least ``batch_size`` training rows.
+        Minibatch size, clipped to the number of training rows (as in
+        scikit-learn's MLP). The last minibatch of an epoch may be smaller.
     optimizer : {"adam", "adagrad"}, default="adam"
         PyTorch's formulas, without weight decay.
     learning_rate : float, default=1e-3
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Adam's moment decay rates.
+        Step size of the optimiser.
+    beta_1 : float, default=0.9
+        Adam's decay rate of the first moment.
+    beta_2 : float, default=0.999
+        Adam's decay rate of the second moment.
     epsilon : float, default=1e-8
         Added to the optimiser's denominators.
     max_epochs : int, default=10
-        Passes over the training data in :meth:`fit`.
+        Passes over the training data in :meth:`fit` (fewer if early stopping
+        ends training).
     validation_fraction : float, default=0.0
         Fraction of the rows of ``fit`` held out (at random) to report a
-        validation -ELBO after each epoch; 0 disables it.
+        validation -ELBO after each epoch (``history_["val_loss"]``) and, with
+        ``early_stopping``, to decide when to stop; 0 disables it.
+    early_stopping : bool, default=False
+        Stop :meth:`fit` when the validation score (the mean ELBO of the
+        held-out rows) has not improved by at least ``tol`` for more than
+        ``n_iter_no_change`` consecutive epochs, and keep the parameters of
+        the epoch with the best validation score, as scikit-learn's
+        ``MLPClassifier`` does: the best parameters are put back whenever
+        training ends, stopped early or after ``max_epochs``; the optimiser's
+        state and the counters (``n_epochs_``, ``t_``) stay those of the last
+        epoch. Needs ``validation_fraction > 0``. Unlike the MLP, the training
+        loss never stops training: without early stopping, :meth:`fit` runs
+        ``max_epochs`` epochs. :meth:`partial_fit` (one epoch, no rows held
+        out) ignores it, where the MLP's raises.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` tolerated before
+        early stopping.
+    tol : float, default=1e-4
+        Improvement of the validation score (in nats per row) that counts for
+        early stopping.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial parameters, the shuffling and the noise. Fits with
-        the same seed and the same ``n_jobs`` are identical. (The noise is
-        indexed by row, not drawn per thread; another thread count changes only
-        how BLAS splits the matrix products, hence the rounding.)
+        the same seed and the same ``n_jobs`` are identical: the noise is
+        indexed by row, not drawn per thread, and another thread count changes
+        only how BLAS splits the matrix products, hence the rounding.
     dtype : {np.float32, np.float64}, default=np.float32
         Type of parameters and activations.
     n_jobs : int or None, default=None
@@ -101,12 +132,17 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
         slower when another process takes a core). Inference runs rows in
         parallel on ``n_jobs`` numba threads (``None``: numba's current
         setting) with serial BLAS.
-    verbose : bool, default=True
+    verbose : bool, default=False
         A progress bar per epoch (tqdm when installed, else one line).
 
     Attributes
     ----------
     n_features_in_ : int
+        Number of features seen in the first :meth:`fit` or
+        :meth:`partial_fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of those features, when they were given with string column
+        names (a pandas DataFrame).
     coefs_ : list of ndarray
         Weights ``(n_in, n_out)`` of every dense layer, encoder first; the
         encoder's last layer outputs ``[mu, log_var]``.
@@ -121,10 +157,13 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
         feature variance of the first training rows, at least 1e-6.
     sigmoid_mean_ : bool
         Whether the decoder means pass through a sigmoid.
-    mean_, scale_ : ndarray of shape (n_features,) or None
-        Per-feature mean and standard deviation (1 for constant features) of
-        the first training rows, which the Gaussian decoder with linear means
-        standardises by; None for the Bernoulli decoder and sigmoid means.
+    mean_ : ndarray of shape (n_features,) or None
+        Per-feature mean of the first training rows, which the Gaussian
+        decoder with linear means standardises by; None for the Bernoulli
+        decoder and sigmoid means.
+    scale_ : ndarray of shape (n_features,) or None
+        Per-feature standard deviation (1 for constant features) of the same
+        rows; None when ``mean_`` is None.
     optimizer_ : str
         The optimiser the model was trained with (fixed at the first fit).
     n_epochs_ : int
@@ -135,6 +174,13 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
         Per epoch: ``train_loss`` (mean -ELBO of the epoch's minibatches, in
         nats per sample), ``val_loss`` (with ``validation_fraction > 0``),
         ``samples_per_second`` and ``seconds`` of the training pass.
+    validation_scores_ : list of float or None
+        With ``early_stopping``: the validation score (mean ELBO of the
+        held-out rows, ``-val_loss``) of every epoch of the last :meth:`fit`;
+        else None (as in scikit-learn's MLP).
+    best_validation_score_ : float or None
+        With ``early_stopping``: the best of ``validation_scores_``, whose
+        parameters the model keeps; else None.
 
     Notes
     -----
@@ -149,18 +195,26 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
     overflows (rows far outside the training data) instead of returning NaN
     or infinite values.
 
+    With ``set_output(transform="pandas")``, :meth:`transform` returns a
+    DataFrame whose columns are :meth:`get_feature_names_out`: ``vae0``,
+    ``vae1``, ... (one per latent dimension).
+
     Examples
     --------
     >>> import numpy as np
     >>> from emfast.vae import VAE
     >>> X = (np.random.default_rng(0).random((500, 64)) < 0.3).astype(np.float32)
     >>> vae = VAE(n_latent=2, hidden_layer_sizes=(32,), batch_size=50,
-    ...           max_epochs=2, random_state=0, verbose=False).fit(X)
+    ...           max_epochs=2, random_state=0).fit(X)
     >>> vae.transform(X[:3]).shape
     (3, 2)
+    >>> vae.get_feature_names_out()
+    array(['vae0', 'vae1'], dtype=object)
+    >>> vae.sample(2, random_state=0).shape
+    (2, 64)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: dict = {
         "n_latent": [Interval(Integral, 1, None, closed="left")],
         # checked further (integer widths >= 1) in _validate_params
         "hidden_layer_sizes": [
@@ -182,6 +236,9 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "dtype": "no_validation",  # checked in _validate_params
         "n_jobs": [Integral, None],
@@ -190,24 +247,27 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
 
     def __init__(
         self,
-        n_latent=20,
-        hidden_layer_sizes=(400,),
-        decoder_layer_sizes=None,
-        activation="relu",
-        likelihood="bernoulli",
-        batch_size=100,
-        optimizer="adam",
-        learning_rate=1e-3,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        max_epochs=10,
-        validation_fraction=0.0,
-        random_state=None,
-        dtype=np.float32,
-        n_jobs=None,
-        verbose=True,
-    ):
+        n_latent: int = 20,
+        hidden_layer_sizes: int | Sequence[int] = (400,),
+        decoder_layer_sizes: int | Sequence[int] | None = None,
+        activation: str = "relu",
+        likelihood: str = "bernoulli",
+        batch_size: int = 100,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        max_epochs: int = 10,
+        validation_fraction: float = 0.0,
+        early_stopping: bool = False,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        random_state: int | np.random.RandomState | None = None,
+        dtype: DTypeLike = np.float32,
+        n_jobs: int | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.n_latent = n_latent
         self.hidden_layer_sizes = hidden_layer_sizes
         self.decoder_layer_sizes = decoder_layer_sizes
@@ -221,6 +281,9 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
         self.epsilon = epsilon
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.random_state = random_state
         self.dtype = dtype
         self.n_jobs = n_jobs
@@ -235,55 +298,87 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
             layer_sizes(self.decoder_layer_sizes, "decoder_layer_sizes")
         float_dtype(self.dtype)
 
-    def fit(self, X, y=None):
-        """Train from scratch for ``max_epochs`` epochs.
+    def fit(self, X: ArrayLike, y: object = None) -> VAE:
+        """Train from scratch for ``max_epochs`` epochs (fewer if stopped early).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data (finite; in [0, 1] for the Bernoulli decoder).
-        y : ignored
+        y : None
+            Ignored; present for the scikit-learn API.
 
         Returns
         -------
         self : VAE
+            The fitted estimator.
 
         Raises
         ------
         ValueError
-            Invalid parameters or data, or fewer rows than ``batch_size``.
+            Invalid parameters or data, or a ``validation_fraction`` that
+            leaves no training or no validation rows.
         DivergenceError
             The loss became non-finite. Like any other error or an interrupt,
             it leaves the estimator exactly as it was before the call.
         """
         self._validate_params()
+        if self.early_stopping and self.validation_fraction == 0:
+            raise ValueError(
+                "early_stopping=True needs validation rows: set "
+                "validation_fraction > 0 (scikit-learn's MLP uses 0.1)."
+            )
         with unchanged_on_error(self):
             kept = self._kept_model()
             X = self._check_data(X, reset=True)
             random_state = check_random_state(self.random_state)
-            X_train, X_val = holdout_split(
-                X, self.validation_fraction, self.batch_size, random_state
-            )
+            X_train, X_val = holdout_split(X, self.validation_fraction, random_state)
             X_train = self._initialize(X_train, random_state)
             if X_val is not None:
                 X_val = self._network_input(X_val)
             self.history_ = empty_history(X_val is not None)
-            self._train(X_train, self.max_epochs, X_val, kept)
+            stopper = None
+            if self.early_stopping:
+                stopper = EarlyStopping(self.tol, self.n_iter_no_change)
+            self._train(X_train, self.max_epochs, X_val, kept, stopper)
+            if stopper is not None and stopper.best_theta is not None:
+                self._state.theta[:] = stopper.best_theta
+            self.validation_scores_ = None if stopper is None else stopper.scores
+            self.best_validation_score_ = (
+                None if stopper is None or not stopper.scores else stopper.best_score
+            )
         return self
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: ArrayLike, y: object = None) -> VAE:
         """One epoch over ``X`` (shuffled, in minibatches); initialises if needed.
 
         No rows are held out for validation. The first call learns the
         architecture and (Gaussian decoder) the standardisation of the data;
         later calls keep both and refuse changed structural parameters
         (``n_latent``, layer sizes, ``activation``, ``likelihood``,
-        ``optimizer``, ``dtype``). Parameters are as in :meth:`fit`; an error or
-        interrupt leaves the estimator as it was before the call.
+        ``optimizer``, ``dtype``). Minibatches are clipped to the rows of the
+        call. ``early_stopping`` does not apply (scikit-learn's MLP raises
+        instead).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (finite; in [0, 1] for the Bernoulli decoder).
+        y : None
+            Ignored; present for the scikit-learn API.
 
         Returns
         -------
         self : VAE
+            The updated estimator.
+
+        Raises
+        ------
+        ValueError
+            Invalid parameters or data, or a changed architecture.
+        DivergenceError
+            As in :meth:`fit`: an error or interrupt leaves the estimator as it
+            was before the call.
         """
         self._validate_params()
         first = not hasattr(self, "_state")
@@ -293,158 +388,57 @@ class VAE(FittedAttributesMixin, InferenceMixin, TransformerMixin, BaseEstimator
             kept = self._kept_model()
             if first:
                 X = self._check_data(X, reset=True)
-                check_batch_rows(X.shape[0], self.batch_size)
                 random_state = check_random_state(self.random_state)
                 X = self._initialize(X, random_state)
                 self.history_ = empty_history(False)
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
             else:
                 X = self._check_fitted_data(X, "partial_fit")
-                check_batch_rows(X.shape[0], self.batch_size)
             self._train(X, 1, None, kept)
         return self
 
-    def _check_data(self, X, reset):
-        """Validated numeric rows; Bernoulli: in [0, 1], in the model's dtype.
+    # ------------------------------------------------------------ sklearn API
 
-        Other rows keep their numeric dtype (lists become float64): they reach
-        the network through :meth:`_network_input`, which standardises in
-        float64, so integers and float64 data far from the origin keep their
-        digits and are not copied twice.
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """Posterior means ``E[z | x]`` (the encoder's ``mu``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite rows (in [0, 1] for the Bernoulli decoder).
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_latent)
+            The posterior means, in the model's dtype (a pandas DataFrame
+            with columns :meth:`get_feature_names_out` after
+            ``set_output(transform="pandas")``).
+
+        Raises
+        ------
+        ValueError
+            Invalid rows, or rows on which the encoder overflows (rows far
+            outside the training data).
         """
-        X = validate_data(self, X, reset=reset, dtype="numeric")
-        likelihood = self.likelihood if reset else self.layout_.likelihood
-        if likelihood == "bernoulli":
-            dtype = float_dtype(self.dtype) if reset else self._fitted_dtype()
-            X = np.ascontiguousarray(X, dtype=dtype)
-            if X.min() < 0 or X.max() > 1:
-                raise ValueError(
-                    "The Bernoulli decoder needs data in [0, 1] (binary or "
-                    f"probabilities); got values in [{X.min()}, {X.max()}]. "
-                    "Rescale the data or use likelihood='gaussian'."
-                )
-        return X
+        return self._posterior_means(X, "transform")
 
-    def _network_input(self, X):
-        """Rows as the network reads them: standardised if the model scales data."""
-        if self._scaling is not None:
-            return self._scaling.standardize(X, self._fitted_dtype())
-        with np.errstate(over="ignore"):  # inf in float32: inference reports it
-            return np.ascontiguousarray(X, dtype=self._fitted_dtype())
-
-    def _fitted_dtype(self):
-        return self._state.theta.dtype.type
-
-    def _layer_sizes(self):
-        encoder = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
-        if self.decoder_layer_sizes is None:
-            return encoder, encoder[::-1]
-        return encoder, layer_sizes(self.decoder_layer_sizes, "decoder_layer_sizes")
-
-    def _initialize(self, X, random_state):
-        """Build the network for training rows ``X``; return them as it reads them."""
-        dtype = float_dtype(self.dtype)
-        encoder, decoder = self._layer_sizes()
-        self.layout_ = NetworkLayout(
-            X.shape[1],
-            int(self.n_latent),
-            encoder,
-            decoder,
-            self.activation,
-            self.likelihood,
-        )
-        self.optimizer_ = self.optimizer
-        gaussian = self.likelihood == "gaussian"
-        self.sigmoid_mean_ = bool(gaussian and X.min() >= 0 and X.max() <= 1)
-        # data in [0, 1] with sigmoid means are on the unit scale already
-        standardize = gaussian and not self.sigmoid_mean_
-        self._scaling = FeatureScaling.fit(X) if standardize else None
-        # theta first: _network_input reads the model's dtype from it
-        theta = np.empty(self.layout_.n_params, dtype=dtype)
-        self._state = TrainState(theta, np.zeros_like(theta), np.zeros_like(theta))
-        X = self._network_input(X)
-        mean_variance = (
-            float(X.var(axis=0, dtype=np.float64).mean()) if gaussian else 1.0
-        )
-        self.var_floor_ = max(1e-6, 1e-4 * mean_variance) if gaussian else 0.0
-        theta[:] = self.layout_.init_params(
-            random_state, dtype, np.log(max(mean_variance, self.var_floor_))
-        )
-        self._random_state = random_state
-        self._state.noise_key = int(random_state.randint(2**31))
-        self._eval_key = int(random_state.randint(2**31))
-        return X
-
-    def _log_scale_sum(self):
-        """``sum_j log scale_j`` (0 without scaling): ELBOs of the data's units."""
-        return 0.0 if self._scaling is None else self._scaling.log_scale_sum
-
-    def _settings(self):
-        hyper = np.array(
-            [
-                self.learning_rate,
-                self.beta_1,
-                self.beta_2,
-                self.epsilon,
-                self.var_floor_,
-            ],
-            dtype=np.float64,
-        )
-        return Settings(
-            self.layout_,
-            self.sigmoid_mean_,
-            int(self.batch_size),
-            self.optimizer_,
-            hyper,
-            self._fitted_dtype(),
-            loss_offset=self._log_scale_sum(),
-        )
-
-    def _kept_model(self):
-        """What a failing call leaves, in words (for the divergence message)."""
-        if not hasattr(self, "_state"):
-            return "the estimator stays unfitted"
-        return f"the model is left as it was ({self._state.epochs} epochs trained)"
-
-    def _train(self, X, n_epochs, X_val, kept):
-        settings = self._settings()
-        validate = None
-        if X_val is not None:
-
-            def validate():
-                losses = _inference.negative_elbo(self, X_val)
-                return float(np.mean(losses)) + settings.loss_offset
-
-        from threadpoolctl import threadpool_limits
-
-        # The training step is serial numba code around BLAS calls, so threads
-        # go to BLAS: the three 100 x 400 x 784 sgemm calls per step took
-        # 0.52 ms each on one thread and 0.31 ms on two (development VM, idle).
-        # With another process busy on the machine, two BLAS threads wait for
-        # each other at every call: 1.4k-3.4k samples/s against 27k on one
-        # thread (same VM, ~1.3 cores taken). Hence one thread unless n_jobs
-        # asks for more.
-        blas_threads = 1 if self.n_jobs is None else None
-        with (
-            num_threads(self.n_jobs) as n_threads,
-            threadpool_limits(limits=blas_threads or n_threads, user_api="blas"),
-        ):
-            try:
-                train_epochs(
-                    self._state,
-                    settings,
-                    X,
-                    n_epochs,
-                    self._random_state,
-                    self.verbose,
-                    self.history_,
-                    validate,
-                )
-            except DivergenceError as error:
-                raise DivergenceError(
-                    f"{error}; {kept}. Try a smaller learning_rate."
-                ) from None
+    @property
+    def _n_features_out(self) -> int:
+        """Columns of :meth:`transform` (for ``get_feature_names_out``)."""
+        return self.layout_.n_latent
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        # the Bernoulli decoder refuses negative values (and values above 1,
+        # for which scikit-learn has no tag)
+        tags.input_tags.positive_only = self.likelihood == "bernoulli"
+        # transform returns the model's dtype, whatever the input's
+        try:
+            tags.transformer_tags.preserves_dtype = [
+                np.dtype(float_dtype(self.dtype)).name
+            ]
+        except ValueError:  # an invalid dtype parameter: fit will say so
+            tags.transformer_tags.preserves_dtype = []
         return tags
