@@ -11,8 +11,16 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 
-from emfast.kernels.adam import STATE_FLOOR, adagrad_step, adam_step
-from emfast.kernels.nn import (
+from emfast.kernels.vae.adam import STATE_FLOOR, adagrad_step, adam_step
+from emfast.kernels.vae.latent import (
+    fill_normal,
+    keyed_noise,
+    latent_backward,
+    latent_forward,
+    row_key,
+)
+from emfast.kernels.vae.likelihood import bernoulli_row, gaussian_row
+from emfast.kernels.vae.nn import (
     IDENTITY,
     RELU,
     TANH,
@@ -21,15 +29,7 @@ from emfast.kernels.nn import (
     dense_forward,
     tanh_fast,
 )
-from emfast.kernels.vae_latent import (
-    fill_normal,
-    keyed_noise,
-    latent_backward,
-    latent_forward,
-    row_key,
-)
-from emfast.kernels.vae_likelihood import bernoulli_row, gaussian_row
-from emfast.kernels.vae_sparse import (
+from emfast.kernels.vae.sparse import (
     sparse_forward,
     sparse_structure,
     sparse_weight_grad,

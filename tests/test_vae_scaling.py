@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from emfast.kernels.vae_latent import fill_normal, row_key
+from emfast.kernels.vae.latent import fill_normal, row_key
 from emfast.vae import VAE, _inference
 from emfast.vae._scaling import BLOCK_ROWS, FeatureScaling
 

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from emfast.kernels.adam import ADAGRAD, ADAM, NO_UPDATE
-from emfast.kernels.vae_network import (
+from emfast.kernels.vae.adam import ADAGRAD, ADAM, NO_UPDATE
+from emfast.kernels.vae.network import (
     network_backward,
     network_loss,
     noise_rows,
     sparse_lists,
 )
-from emfast.kernels.vae_sparse import sparse_structure
-from emfast.kernels.vae_train import train_steps
+from emfast.kernels.vae.sparse import sparse_structure
+from emfast.kernels.vae.train import train_steps
 from emfast.vae._layout import NetworkLayout, workspace
 
 from .test_nn_kernels import numeric_grad

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.special import expit
 
 from emfast._numba import get_num_threads, num_threads, serial_blas
-from emfast.kernels import vae_eval
+from emfast.kernels.vae import evaluate
 from emfast.vae._layout import workspace
 
 # rows per chunk: large enough for efficient matrix products
@@ -31,7 +31,7 @@ def encode(model, X):
         return encoded
     with num_threads(model.n_jobs), serial_blas():
         buffers, config, layers = _setup(model, X.shape[0])
-        vae_eval.encode_rows(
+        evaluate.encode_rows(
             X, model._state.theta, layers, config, buffers["acts"], encoded
         )
     return encoded
@@ -45,7 +45,7 @@ def decode(model, Z):
         return decoded
     with num_threads(model.n_jobs), serial_blas():
         buffers, config, layers = _setup(model, n_rows)
-        vae_eval.decode_rows(
+        evaluate.decode_rows(
             Z, model._state.theta, layers, config, buffers["acts"], decoded
         )
     if model.layout_.likelihood == "bernoulli" or model.sigmoid_mean_:
@@ -60,7 +60,7 @@ def negative_elbo(model, X):
         return out
     with num_threads(model.n_jobs), serial_blas():
         buffers, config, layers = _setup(model, X.shape[0])
-        vae_eval.negative_elbo_rows(
+        evaluate.negative_elbo_rows(
             X,
             model._state.theta,
             layers,
@@ -89,7 +89,7 @@ def importance_log_likelihood(model, X, n_importance):
         buffers = workspace(model.layout_, max_rows, model._fitted_dtype(), n_workers)
         config = model.layout_.config(max_rows, model.sigmoid_mean_)
         x_rows = np.empty((n_workers, max_rows, X.shape[1]), dtype=X.dtype)
-        vae_eval.importance_log_likelihood(
+        evaluate.importance_log_likelihood(
             X,
             encoded,
             n_importance,

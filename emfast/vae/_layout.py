@@ -2,7 +2,7 @@
 
 :class:`NetworkLayout` turns the architecture (feature count, layer sizes,
 latent size, activation, likelihood) into the int64 tables the kernels read
-(:mod:`emfast.kernels.vae_network`), the size of the flat parameter vector and
+(:mod:`emfast.kernels.vae.network`), the size of the flat parameter vector and
 the initial parameters; :func:`workspace` allocates the activation buffers of
 one worker for a given number of rows.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emfast.kernels.nn import ACTIVATIONS, IDENTITY
-from emfast.kernels.vae_network import LIKELIHOODS
+from emfast.kernels.vae.network import LIKELIHOODS
+from emfast.kernels.vae.nn import ACTIVATIONS, IDENTITY
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class NetworkLayout:
         return sum(self.slot_widths)
 
     def layers(self):
-        """The ``(n_layers, 7)`` int64 table of :mod:`emfast.kernels.vae_network`."""
+        """The ``(n_layers, 7)`` int64 table of :mod:`emfast.kernels.vae.network`."""
         widths = self.widths
         n_enc = self.n_encoder_layers
         slot_offsets = np.cumsum([0, *self.slot_widths])
@@ -147,7 +147,7 @@ def workspace(layout, max_rows, dtype, n_workers=None):
         noise=np.zeros(lead + (max_rows * layout.n_latent + 1,), dtype=dtype),
         work=np.zeros(lead + (4 * layout.n_features,), dtype=dtype),
         rows64=np.zeros(lead + (2 * max_rows,), dtype=np.float64),
-        # nonzero lists of a minibatch (emfast.kernels.vae_network.sparse_lists)
+        # nonzero lists of a minibatch (emfast.kernels.vae.network.sparse_lists)
         sparse=np.zeros(
             lead
             + (max_rows + layout.n_features + 2 + 2 * max_rows * layout.n_features,),

@@ -2,7 +2,7 @@
 
 A :class:`TrainState` holds everything an update changes (parameters, optimiser
 state, step and noise counters). :func:`train_epochs` runs whole epochs of
-:func:`emfast.kernels.vae_train.train_steps`, a few dozen minibatches per call
+:func:`emfast.kernels.vae.train.train_steps`, a few dozen minibatches per call
 so that the progress bar moves without a Python round trip per minibatch.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emfast.kernels.adam import OPTIMIZERS
-from emfast.kernels.vae_train import train_steps
+from emfast.kernels.vae.adam import OPTIMIZERS
+from emfast.kernels.vae.train import train_steps
 from emfast.vae._layout import workspace
 
 # minibatches per kernel call (one progress-bar update each)

@@ -21,7 +21,7 @@ import math
 
 from emfast._numba import jit
 from emfast.kernels.fastexp import exp_nonpositive
-from emfast.kernels.nn import sum_float64
+from emfast.kernels.vae.nn import sum_float64
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -3,14 +3,14 @@
 :func:`train_steps` runs several consecutive steps in one call so that Python
 is entered once per progress-bar update, not once per minibatch. The numba code
 runs on the calling thread (no parallel region; see
-:func:`emfast.kernels.adam.adam_serial` for the measurement behind that); the
+:func:`emfast.kernels.vae.adam.adam_serial` for the measurement behind that); the
 matrix products use as many BLAS threads as the caller allows.
 """
 
 import math
 
 from emfast._numba import jit
-from emfast.kernels.vae_network import (
+from emfast.kernels.vae.network import (
     IN_SLOT,
     MAX_ROWS,
     N_IN,
@@ -22,9 +22,9 @@ from emfast.kernels.vae_network import (
     sparse_lists,
     total_loss,
 )
-from emfast.kernels.vae_sparse import MAX_DENSITY, sparse_structure
+from emfast.kernels.vae.sparse import MAX_DENSITY, sparse_structure
 
-# hyper[:4] are read by emfast.kernels.adam.update_range
+# hyper[:4] are read by emfast.kernels.vae.adam.update_range
 LR, BETA1, BETA2, EPS, VAR_FLOOR = range(5)
 
 

@@ -14,7 +14,7 @@ nonzeros; summation order is fixed (rows and columns ascending).
 """
 
 from emfast._numba import jit
-from emfast.kernels.nn import bias_activation
+from emfast.kernels.vae.nn import bias_activation
 
 # above this fraction of nonzeros, sgemm beats the AXPY loops (measured on the
 # development VM: at 13 % nonzeros the sparse forward + weight gradient took

@@ -4,7 +4,7 @@ Rows are processed in chunks of ``max_rows``; chunks are dealt round-robin to
 ``n_workers`` parallel tasks, each with its own workspace (row ``w`` of the
 ``(n_workers, size)`` workspace arrays). Every row's result depends only on
 the row itself (its noise stream is keyed by its values,
-:func:`~emfast.kernels.vae_latent.row_key`), so results do not depend on the
+:func:`~emfast.kernels.vae.latent.row_key`), so results do not depend on the
 number of workers, on the row's position or on the other rows passed along.
 
 Each ``prange`` body is a single call of a serial chunk function. Writing
@@ -16,8 +16,8 @@ was another view of the same buffer, as dead code.
 import math
 
 from emfast._numba import jit, prange
-from emfast.kernels.vae_latent import fill_normal, keyed_noise, row_key
-from emfast.kernels.vae_network import (
+from emfast.kernels.vae.latent import fill_normal, keyed_noise, row_key
+from emfast.kernels.vae.network import (
     IN_SLOT,
     MAX_ROWS,
     N_ENC,

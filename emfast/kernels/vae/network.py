@@ -11,7 +11,7 @@ N_IN       input width
 N_OUT      output width
 W_OFF      offset of the ``(N_IN, N_OUT)`` weights in ``theta``
 B_OFF      offset of the ``N_OUT`` biases in ``theta``
-ACT        activation code (:mod:`emfast.kernels.nn`)
+ACT        activation code (:mod:`emfast.kernels.vae.nn`)
 IN_SLOT    per-row offset of the input in the workspace
 OUT_SLOT   per-row offset of the output in the workspace
 =========  ===============================================================
@@ -31,16 +31,16 @@ var_floor``).
 import math
 
 from emfast._numba import jit
-from emfast.kernels.adam import update_range
-from emfast.kernels.nn import (
+from emfast.kernels.vae.adam import update_range
+from emfast.kernels.vae.latent import fill_normal, latent_backward, latent_forward
+from emfast.kernels.vae.likelihood import bernoulli_row, gaussian_row
+from emfast.kernels.vae.nn import (
     activation_backward,
     column_sums,
     dense_backward,
     dense_forward,
 )
-from emfast.kernels.vae_latent import fill_normal, latent_backward, latent_forward
-from emfast.kernels.vae_likelihood import bernoulli_row, gaussian_row
-from emfast.kernels.vae_sparse import sparse_forward, sparse_weight_grad
+from emfast.kernels.vae.sparse import sparse_forward, sparse_weight_grad
 
 N_IN, N_OUT, W_OFF, B_OFF, ACT, IN_SLOT, OUT_SLOT = range(7)
 N_ENC, N_LATENT, LIKELIHOOD, SIGMOID_MEAN, VAR_OFFSET, MAX_ROWS = range(6)
@@ -91,7 +91,7 @@ def noise_rows(noise, n_rows, n_latent, key, first_index):
 @jit
 def sparse_lists(sparse, max_rows, n_features):
     """``(row_ptr, col_ptr, row_index, col_index)`` views of the int64 buffer
-    ``sparse`` (see :mod:`emfast.kernels.vae_sparse`)."""
+    ``sparse`` (see :mod:`emfast.kernels.vae.sparse`)."""
     col_start = max_rows + 1
     index_start = col_start + n_features + 1
     size = max_rows * n_features
@@ -108,7 +108,7 @@ def encoder_forward(theta, layers, config, acts, n_rows, sparse, use_sparse):
     """Run the encoder on the rows in the first layer's input slot.
 
     With ``use_sparse``, the first layer reads the nonzero lists in ``sparse``
-    (filled by :func:`~emfast.kernels.vae_sparse.sparse_structure`).
+    (filled by :func:`~emfast.kernels.vae.sparse.sparse_structure`).
     """
     max_rows = config[MAX_ROWS]
     for layer in range(config[N_ENC]):
