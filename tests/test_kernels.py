@@ -13,7 +13,7 @@ from scipy.special import logsumexp as scipy_logsumexp
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
 from emfast import _chunks
-from emfast.kernels.logsumexp import argmax, logsumexp, posterior_row
+from emfast.kernels.mixture.logsumexp import argmax, logsumexp, posterior_row
 from emfast.mixture import _gaussian_kernels
 from emfast.mixture._data import RowData
 from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score, resp_pass

@@ -22,7 +22,7 @@ from emfast._validation import (
     check_sample_weight,
     check_weight_total,
 )
-from emfast.kernels import moments
+from emfast.kernels.mixture import moments
 
 _NO_WEIGHTS = np.empty(0)
 

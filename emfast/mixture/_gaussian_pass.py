@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emfast import _chunks
-from emfast.kernels import moments
+from emfast.kernels.mixture import moments
 from emfast.mixture._data import symmetrise_upper
 from emfast.mixture._gaussian_kernels import plan
 from emfast.mixture._weights import kernel_weights, weight_scale

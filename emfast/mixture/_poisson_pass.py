@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from emfast import _chunks
-from emfast.kernels import poisson as kernels
+from emfast.kernels.mixture import poisson as kernels
 from emfast.mixture._weights import (  # noqa: F401  (NK_OFFSET: unit weights')
     NK_OFFSET,
     kernel_weights,
