@@ -12,7 +12,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 from emfast import BayesianGaussianMixture, GaussianMixture  # noqa: E402
-from emfast.mixture import _gaussian_model  # noqa: E402
+from emfast.mixture.gaussian import _model as _gaussian_model  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 FITTED = ["weights_", "means_", "covariances_", "precisions_cholesky_"]

@@ -14,11 +14,11 @@ from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
 from emfast import _chunks
 from emfast.kernels.mixture.logsumexp import argmax, logsumexp, posterior_row
-from emfast.mixture import _gaussian_kernels
-from emfast.mixture._data import RowData
-from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score, resp_pass
-from emfast.mixture._gaussian_update import estimate_gaussian_parameters
-from emfast.mixture._init import AssignedResp, DenseResp
+from emfast.mixture._engine.init import AssignedResp, DenseResp
+from emfast.mixture.gaussian import _kernels as _gaussian_kernels
+from emfast.mixture.gaussian._pass import gaussian_pass, gaussian_score, resp_pass
+from emfast.mixture.gaussian._update import estimate_gaussian_parameters
+from emfast.rows._local import RowData
 
 from . import reference
 

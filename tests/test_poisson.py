@@ -24,9 +24,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import emfast
 from emfast import PoissonMixture, _chunks
-from emfast.mixture._data import RowData
-from emfast.mixture._init import DenseResp
-from emfast.mixture._poisson_pass import (
+from emfast.mixture._engine.init import DenseResp
+from emfast.mixture.poisson._pass import (
     MIN_RATE,
     NK_OFFSET,
     PoissonParams,
@@ -37,6 +36,7 @@ from emfast.mixture._poisson_pass import (
     poisson_score,
     update,
 )
+from emfast.rows._local import RowData
 
 DTYPES = [np.float64, np.float32]
 RTOL = {np.float64: 1e-10, np.float32: 2e-4}

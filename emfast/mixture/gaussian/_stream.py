@@ -14,7 +14,7 @@ from numbers import Real
 
 import numpy as np
 
-from emfast.mixture._gaussian_pass import GaussianStats
+from emfast.mixture.gaussian._pass import GaussianStats
 
 DEFAULT_DECAY = 0.6
 

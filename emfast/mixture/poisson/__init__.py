@@ -16,11 +16,11 @@ from emfast._validation import (
     restore_on_error,
     validate_rows,
 )
-from emfast.mixture._base import MixtureInference
-from emfast.mixture._data import RowData
-from emfast.mixture._em import run_em
-from emfast.mixture._init import initial_resp
-from emfast.mixture._poisson_pass import (
+from emfast.mixture._engine.em import run_em
+from emfast.mixture._engine.inference import MixtureInference
+from emfast.mixture._engine.init import initial_resp
+from emfast.mixture._engine.weights import check_weight_range
+from emfast.mixture.poisson._pass import (
     PoissonParams,
     check_counts,
     count_summary,
@@ -28,7 +28,7 @@ from emfast.mixture._poisson_pass import (
     initial_params,
     poisson_score,
 )
-from emfast.mixture._weights import check_weight_range
+from emfast.rows._local import RowData
 
 
 class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):

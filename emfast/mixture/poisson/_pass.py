@@ -3,7 +3,7 @@
 :func:`poisson_pass` runs the fused E-step + statistics kernel over every block of
 rows (summed in chunk order by :meth:`RowData.sum_chunks`); :func:`update` turns the
 small summed :class:`PoissonStats` into new parameters; :func:`em_step` is the two
-together, the ``step`` of :func:`emfast.mixture._em.run_em`. :func:`resp_pass`
+together, the ``step`` of :func:`emfast.mixture._engine.em.run_em`. :func:`resp_pass`
 gives the statistics of the initial responsibilities, :func:`poisson_score` the
 per-row results of ``score_samples``/``predict``/``predict_proba``, and
 :func:`count_summary`/:func:`check_counts` validate the data as counts.
@@ -17,7 +17,7 @@ import numpy as np
 
 from emfast import _chunks
 from emfast.kernels.mixture import poisson as kernels
-from emfast.mixture._weights import (  # noqa: F401  (NK_OFFSET: unit weights')
+from emfast.mixture._engine.weights import (  # noqa: F401  (NK_OFFSET: unit weights')
     NK_OFFSET,
     kernel_weights,
     nk_offset,
@@ -145,7 +145,7 @@ def update(stats, offset=NK_OFFSET):
 
     ``offset``, added to each ``nk`` so that an emptied component keeps a
     finite log-weight, is scikit-learn's ``10 eps`` in the unit of the sample
-    weights (:func:`~emfast.mixture._weights.nk_offset`).
+    weights (:func:`~emfast.mixture._engine.weights.nk_offset`).
     """
     nk = stats.nk + offset
     rates = np.maximum(stats.s1 / nk[:, np.newaxis], MIN_RATE)

@@ -17,16 +17,16 @@ from emfast._validation import (
     restore_on_error,
     validate_rows,
 )
-from emfast.mixture import _gaussian_model as model
-from emfast.mixture import _gaussian_stream as stream
-from emfast.mixture._base import GaussianMixtureBase
-from emfast.mixture._data import RowData
-from emfast.mixture._em import run_em
-from emfast.mixture._gaussian_model import GaussianParams
-from emfast.mixture._gaussian_pass import log_weights
-from emfast.mixture._gaussian_stream import DEFAULT_DECAY
-from emfast.mixture._init import DenseResp
-from emfast.mixture._weights import check_weight_range
+from emfast.mixture._engine.em import run_em
+from emfast.mixture._engine.inference import GaussianMixtureBase
+from emfast.mixture._engine.init import DenseResp
+from emfast.mixture._engine.weights import check_weight_range
+from emfast.mixture.gaussian import _model as model
+from emfast.mixture.gaussian import _stream as stream
+from emfast.mixture.gaussian._model import GaussianParams
+from emfast.mixture.gaussian._pass import log_weights
+from emfast.mixture.gaussian._stream import DEFAULT_DECAY
+from emfast.rows._local import RowData
 
 
 class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):

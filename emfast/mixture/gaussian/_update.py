@@ -12,7 +12,7 @@ responsibility gets mean 0 and covariance ``reg_covar``, as it does there. eps i
 float64's for every data dtype because the statistics are float64 (scikit-learn
 uses float32's for float32 data, which moves a one-row component's mean by 1e-6
 of its norm). With sample weights the ``10 eps`` is taken in the unit of the
-weights (:func:`emfast.mixture._weights.nk_offset`), so that scaling every
+weights (:func:`emfast.mixture._engine.weights.nk_offset`), so that scaling every
 weight leaves the fit unchanged. Everything here is float64 and of size
 K x D x D at most.
 """
@@ -20,7 +20,7 @@ K x D x D at most.
 import numpy as np
 
 from emfast import _sklearn
-from emfast.mixture._weights import NK_OFFSET
+from emfast.mixture._engine.weights import NK_OFFSET
 
 
 def estimate_gaussian_parameters(

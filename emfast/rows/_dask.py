@@ -30,14 +30,14 @@ from emfast._validation import (
     check_weight_layout,
     check_weight_total,
 )
-from emfast.mixture._data import RowData, is_dask_array, symmetrise_upper
-from emfast.mixture._gaussian_pass import (
+from emfast.mixture._engine.init import AssignedResp
+from emfast.mixture.gaussian._pass import (
     gaussian_pass,
     gaussian_score,
     resp_pass,
     sum_stats,
 )
-from emfast.mixture._init import AssignedResp
+from emfast.rows._local import RowData, is_dask_array, symmetrise_upper
 
 
 # ------------------------------------------------------------ worker functions
@@ -127,8 +127,8 @@ def _weights_like(sample_weight, X):
 class DaskRows:
     """A Dask array's row blocks, seen by the model functions as training rows.
 
-    :func:`~emfast.mixture._gaussian_pass.gaussian_pass` and
-    :func:`~emfast.mixture._gaussian_pass.resp_pass` hand their work to
+    :func:`~emfast.mixture.gaussian._pass.gaussian_pass` and
+    :func:`~emfast.mixture.gaussian._pass.resp_pass` hand their work to
     :meth:`gaussian_pass` and :meth:`resp_pass` (``distributed = True``).
 
     The shape and dtype are checked on construction as ``validate_data`` checks

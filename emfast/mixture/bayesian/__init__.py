@@ -12,8 +12,11 @@ from emfast._validation import (
     check_n_samples,
     restore_on_error,
 )
-from emfast.mixture._base import GaussianMixtureBase
-from emfast.mixture._bayesian_update import (
+from emfast.mixture._engine.em import run_em
+from emfast.mixture._engine.inference import GaussianMixtureBase
+from emfast.mixture._engine.init import DenseResp, initial_resp
+from emfast.mixture._engine.weights import check_weight_range, nk_offset
+from emfast.mixture.bayesian._update import (
     Priors,
     VariationalParams,
     fitted_arrays,
@@ -22,13 +25,10 @@ from emfast.mixture._bayesian_update import (
     resolve_priors,
     variational_update,
 )
-from emfast.mixture._data import RowData
-from emfast.mixture._em import run_em
-from emfast.mixture._gaussian_model import GaussianParams, initial_statistics
-from emfast.mixture._gaussian_model import sample as sample_mixture
-from emfast.mixture._gaussian_pass import gaussian_pass
-from emfast.mixture._init import DenseResp, initial_resp
-from emfast.mixture._weights import check_weight_range, nk_offset
+from emfast.mixture.gaussian._model import GaussianParams, initial_statistics
+from emfast.mixture.gaussian._model import sample as sample_mixture
+from emfast.mixture.gaussian._pass import gaussian_pass
+from emfast.rows._local import RowData
 
 
 class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):

@@ -28,8 +28,8 @@ from scipy.special import betaln, digamma, gammaln
 from sklearn.utils import check_array
 
 from emfast import _sklearn  # scikit-learn's prior checks, for its exact messages
-from emfast.mixture._gaussian_kernels import log_det_cholesky
-from emfast.mixture._gaussian_update import (
+from emfast.mixture.gaussian._kernels import log_det_cholesky
+from emfast.mixture.gaussian._update import (
     estimate_gaussian_parameters,
     precisions_cholesky,
     precisions_from_cholesky,
@@ -98,7 +98,7 @@ def variational_update(
         Data dtype (only for the wording of a failed Cholesky).
     nk_offset : float
         scikit-learn's ``10 eps`` in the unit of the sample weights
-        (:func:`~emfast.mixture._weights.nk_offset`).
+        (:func:`~emfast.mixture._engine.weights.nk_offset`).
     """
     nk, xk, sk = estimate_gaussian_parameters(
         stats, reg_covar, covariance_type, nk_offset

@@ -18,8 +18,8 @@ from emfast._validation import (
     scoring_dtype,
     validate_rows,
 )
-from emfast.mixture._data import ChunkedRows, RowData, is_chunk_source, is_dask_array
-from emfast.mixture._gaussian_pass import gaussian_score
+from emfast.mixture.gaussian._pass import gaussian_score
+from emfast.rows._local import ChunkedRows, RowData, is_chunk_source, is_dask_array
 
 
 class MixtureInference:
@@ -137,14 +137,14 @@ class GaussianMixtureBase(MixtureInference):
 
     # ------------------------------------------------------------ training
     def _training_rows(self, X, sample_weight, reset):
-        """Validated training rows as a :class:`~emfast.mixture._data.Rows`.
+        """Validated training rows as a :class:`~emfast.rows._local.Rows`.
 
         Arrays, lists and memory maps are checked whole; chunk sources and Dask
         arrays by their shape and dtype first, then every block each time it
         is read, with the same messages.
         """
         if is_dask_array(X):
-            from emfast.dask import DaskRows
+            from emfast.rows._dask import DaskRows
 
             return DaskRows(X, sample_weight, self, reset=reset)
         if not is_chunk_source(X):
@@ -183,7 +183,7 @@ class GaussianMixtureBase(MixtureInference):
     def _infer(self, X, what):
         """``score`` / ``labels`` / ``proba`` of X (lazily for a Dask array)."""
         if is_dask_array(X):
-            from emfast.dask import score_lazily, with_known_shape
+            from emfast.rows._dask import score_lazily, with_known_shape
 
             check_is_fitted(self)
             if X.ndim == 2:

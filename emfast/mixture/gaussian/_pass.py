@@ -4,7 +4,7 @@
 rows and sums the per-chunk statistics in chunk order; :func:`gaussian_score`
 gives per-row log-likelihoods, labels and (on request) posteriors;
 :func:`resp_pass` gives the statistics of responsibilities handed over by the
-initialisation. The M-step (:mod:`emfast.mixture._gaussian_update`) only ever
+initialisation. The M-step (:mod:`emfast.mixture.gaussian._update`) only ever
 sees the small summed :class:`GaussianStats`.
 """
 
@@ -15,9 +15,9 @@ import numpy as np
 
 from emfast import _chunks
 from emfast.kernels.mixture import moments
-from emfast.mixture._data import symmetrise_upper
-from emfast.mixture._gaussian_kernels import plan
-from emfast.mixture._weights import kernel_weights, weight_scale
+from emfast.mixture._engine.weights import kernel_weights, weight_scale
+from emfast.mixture.gaussian._kernels import plan
+from emfast.rows._local import symmetrise_upper
 
 
 @dataclass
@@ -79,7 +79,7 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
     params : tuple
         ``(log_weights, means, precisions_chol)``; ``log_weights`` is the
         per-component additive log term (see
-        :func:`emfast.mixture._gaussian_kernels.plan`).
+        :func:`emfast.mixture.gaussian._kernels.plan`).
     covariance_type : str
     with_entropy : bool
         Also sum ``r log p(k | x)`` (needed by variational lower bounds).
@@ -208,7 +208,7 @@ def _far_row_posteriors(X_far, means, precisions_chol, covariance_type):
 def resp_pass(data, resp, centers, covariance_type):
     """Statistics of given responsibilities, centred on ``centers`` (K, D).
 
-    ``resp`` is a responsibility source of :mod:`emfast.mixture._init` (whose
+    ``resp`` is a responsibility source of :mod:`emfast.mixture._engine.init` (whose
     ``blocks()`` yield one ``(rows, n_components)`` array per block of
     ``data.blocks()``) or such an iterable of blocks itself. Full and tied get
     per-component full scatter (tied also the deficit of rows whose

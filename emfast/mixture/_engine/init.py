@@ -13,7 +13,7 @@ initialisation never holds more than a block.
 import numpy as np
 
 from emfast import _chunks
-from emfast.mixture._weights import kernel_weights, weight_scale
+from emfast.mixture._engine.weights import kernel_weights, weight_scale
 
 
 class AssignedResp:

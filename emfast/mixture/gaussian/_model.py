@@ -2,7 +2,7 @@
 
 :class:`~emfast.mixture.gaussian.GaussianMixture` holds state and validates
 input; everything it computes goes through these functions (and the EM driver),
-which only ever see :class:`~emfast.mixture._data.Rows` and small parameter
+which only ever see :class:`~emfast.rows._local.Rows` and small parameter
 arrays.
 """
 
@@ -11,15 +11,15 @@ from typing import NamedTuple
 import numpy as np
 
 from emfast import _sklearn
-from emfast.mixture._gaussian_pass import gaussian_pass, log_weights, resp_pass
-from emfast.mixture._gaussian_update import (
+from emfast.mixture._engine.init import initial_resp
+from emfast.mixture._engine.weights import NK_OFFSET, nk_offset
+from emfast.mixture.gaussian._pass import gaussian_pass, log_weights, resp_pass
+from emfast.mixture.gaussian._update import (
     covariances_from_precisions,
     estimate_gaussian_parameters,
     precisions_cholesky,
     precisions_from_cholesky,
 )
-from emfast.mixture._init import initial_resp
-from emfast.mixture._weights import NK_OFFSET, nk_offset
 
 
 class GaussianParams(NamedTuple):
@@ -58,7 +58,7 @@ def initial_params(data, random_state, init, settings):
 def params_from_resp(data, resp, init, covariance_type, reg_covar):
     """scikit-learn's ``_initialize``: statistics of ``resp``, then user values.
 
-    ``resp`` is a responsibility source of :mod:`emfast.mixture._init` (or None
+    ``resp`` is a responsibility source of :mod:`emfast.mixture._engine.init` (or None
     when every initial parameter is given).
     """
     weights_init, means_init, precisions_init = init
@@ -110,7 +110,8 @@ def m_step(stats, covariance_type, reg_covar, dtype, offset=NK_OFFSET):
     """New :class:`GaussianParams` from summed statistics.
 
     ``offset`` is added to each component's responsibility sum: scikit-learn's
-    ``10 eps`` in the unit of the weights (:func:`~emfast.mixture._weights.nk_offset`).
+    ``10 eps`` in the unit of the weights
+    (:func:`~emfast.mixture._engine.weights.nk_offset`).
     """
     nk, means, covariances = estimate_gaussian_parameters(
         stats, reg_covar, covariance_type, offset

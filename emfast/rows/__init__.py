@@ -1,0 +1,1 @@
+"""Training and inference rows: the one execution seam between data and kernels."""
