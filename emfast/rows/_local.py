@@ -1,14 +1,12 @@
-"""Training rows as the EM driver sees them: fixed blocks of rows with weights.
+"""Rows read in this process: one array (:class:`ArrayRows`) or a chunk source.
 
-Kernels never see the user's input directly: they run block by block through
-:meth:`Rows.sum_chunks`. Two sources exist:
-
-- :class:`RowData`: one array in memory or memory-mapped (``numpy.memmap``);
+- :class:`ArrayRows`: one C-contiguous array in memory or memory-mapped
+  (``numpy.memmap``), viewed block by block;
 - :class:`ChunkedRows`: a callable returning an iterator of row chunks, or a
   re-iterable of chunks (a list of arrays, an object whose ``__iter__`` starts
-  over), read once per EM iteration. Chunks of any size are re-cut into the
-  same fixed blocks an in-memory fit uses, so a chunked fit equals the
-  in-memory one bit for bit. Memory: one block plus the statistics.
+  over), read once per pass. Chunks of any size are re-cut into the same fixed
+  blocks an in-memory fit uses, so a chunked fit equals the in-memory one bit
+  for bit. Memory: one block plus the statistics.
 
 A chunk is a 2-D array of rows or a ``(rows, sample_weight)`` pair.
 """
@@ -22,127 +20,10 @@ from emfast._validation import (
     check_sample_weight,
     check_weight_total,
 )
-from emfast.kernels.mixture import moments
-
-_NO_WEIGHTS = np.empty(0)
+from emfast.rows._base import NO_WEIGHTS, Rows
 
 
-class Rows:
-    """What every row source provides; subclasses implement :meth:`blocks`.
-
-    Attributes
-    ----------
-    n_samples, n_features : int
-    dtype : numpy dtype (float32 or float64)
-    weighted : bool
-    weight_sum : float
-        ``sum w`` (``n_samples`` without weights), see :attr:`weight_sum`.
-    X : ndarray or None
-        All rows, when they are one array (k-means initialisations need it).
-    """
-
-    X = None
-    sample_weight = _NO_WEIGHTS
-    _weight_sum = None
-
-    @property
-    def weight_sum(self):
-        """``sum w`` over the fixed blocks in order (one read of chunked input).
-
-        Summing block by block, not chunk by chunk as a source gives them, makes
-        the total, and everything divided by it, the same for every way of
-        cutting the same rows into chunks.
-        """
-        if self._weight_sum is None:
-            if self.weighted:
-                total = 0.0
-                for w_block in self.weight_blocks():
-                    total += float(w_block.sum())
-                self._weight_sum = total
-            else:
-                self._weight_sum = float(self.n_samples)
-        return self._weight_sum
-
-    def blocks(self):
-        """Yield ``(X_block, weight_block)`` of ``BLOCK_ROWS`` rows (the last is
-        shorter); ``weight_block`` is empty when unweighted."""
-        raise NotImplementedError
-
-    def weight_blocks(self):
-        """Yield the sample weights block by block (empty arrays if unweighted)."""
-        for _, w_block in self.blocks():
-            yield w_block
-
-    def sum_chunks(self, run_kernel, shapes):
-        """Run ``run_kernel(X_block, w_block, *buffers)`` on every block; sum buffers.
-
-        ``shapes`` are the per-chunk shapes of the kernel's float64 outputs. Chunk
-        results are added in chunk order, so the sums do not depend on the
-        number of threads.
-        """
-        totals = [np.zeros(shape) for shape in shapes]
-        buffers = None
-        for X_block, w_block in self.blocks():
-            count = _chunks.n_chunks(X_block.shape[0])
-            if buffers is None:  # the first block is the largest
-                buffers = [np.empty((count, *shape)) for shape in shapes]
-            views = [buffer[:count] for buffer in buffers]
-            run_kernel(X_block, w_block, *views)
-            for total, view in zip(totals, views):
-                total += view.sum(axis=0)
-        return totals
-
-    def mean(self):
-        """Weighted mean of the rows (float64), computed once."""
-        if getattr(self, "_mean", None) is None:
-            total = np.zeros(self.n_features)
-            weight_sum = 0.0  # as in weight_sum: one read of chunked input, not two
-            for X_block, w_block in self.blocks():
-                if w_block.shape[0]:
-                    total += w_block @ X_block.astype(np.float64, copy=False)
-                    weight_sum += float(w_block.sum())
-                else:
-                    total += X_block.sum(axis=0, dtype=np.float64)
-            if self._weight_sum is None and self.weighted:
-                self._weight_sum = weight_sum
-            self._mean = total / self.weight_sum
-        return self._mean
-
-    def centred_scatter(self):
-        """``(mean, scatter)`` with ``scatter = sum w (x - mean)(x - mean)^T``.
-
-        Computed once and kept: tied covariances need it every iteration.
-        """
-        if getattr(self, "_scatter", None) is None:
-            mean = self.mean()
-            n_features = self.n_features
-
-            def run(X_block, w_block, weight_sums, out):
-                moments.scatter(
-                    X_block, w_block, mean, _chunks.CHUNK_ROWS, weight_sums, out
-                )
-
-            _, scatter = self.sum_chunks(run, [(), (n_features, n_features)])
-            self._scatter = symmetrise_upper(scatter)
-        return self.mean(), self._scatter
-
-    def centred_squares(self):
-        """``(mean, squares)`` with ``squares = sum w (x - mean)**2`` per feature."""
-        mean = self.mean()
-
-        def run(X_block, w_block, weight_sums, out):
-            chunk_rows = _chunks.CHUNK_ROWS
-            moments.squares(X_block, w_block, mean, chunk_rows, weight_sums, out)
-
-        _, squares = self.sum_chunks(run, [(), (self.n_features,)])
-        return mean, squares
-
-    @property
-    def weighted(self):
-        return self.sample_weight.shape[0] > 0
-
-
-class RowData(Rows):
+class ArrayRows(Rows):
     """Rows of one C-contiguous float array (in memory or memory-mapped).
 
     Parameters
@@ -153,14 +34,19 @@ class RowData(Rows):
 
     def __init__(self, X, sample_weight=None):
         self.X = X
-        self.sample_weight = _NO_WEIGHTS if sample_weight is None else sample_weight
+        self.sample_weight = NO_WEIGHTS if sample_weight is None else sample_weight
+        self.weighted = self.sample_weight.shape[0] > 0
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
 
-    def blocks(self):
-        for start, stop in _chunks.iter_blocks(self.n_samples):
-            weights = self.sample_weight[start:stop] if self.weighted else _NO_WEIGHTS
-            yield self.X[start:stop], weights
+    def _blocks(self):
+        bounds = list(_chunks.iter_blocks(self.n_samples)) or [(0, 0)]
+        for start, stop in bounds:
+            weights = self.sample_weight[start:stop] if self.weighted else NO_WEIGHTS
+            yield start, stop, self.X[start:stop], weights
+
+    def in_memory(self):
+        return self.X, (self.sample_weight if self.weighted else None)
 
 
 class ChunkedRows(Rows):
@@ -170,9 +56,9 @@ class ChunkedRows(Rows):
     checks every chunk in the same way and with the same messages: numeric,
     finite, 2-D, as many features as the first chunk, a dtype the first read
     gave, sample weights in every chunk or in none, non-negative finite weights
-    of the chunk's length; and each read must give as many rows as the first.
-    Everything computed from the rows, the weight total included, comes from
-    checked reads.
+    of the chunk's length, the family's value checks (``check_values``); and
+    each read must give as many rows as the first. Everything computed from the
+    rows, the weight total included, comes from checked reads.
 
     Parameters
     ----------
@@ -183,15 +69,30 @@ class ChunkedRows(Rows):
         Gets the training-rows checks of ``validate_data`` (too few rows, the
         number of features; ``n_features_in_`` is set when ``reset``).
     reset : bool, default=True
-        False to check the number of features against a fitted model
-        (``warm_start``).
+        False to check the number of features against a fitted model.
+    ensure_min_samples : int, default=2
+    min_dtype : numpy dtype or None
+        Rows are read in at least this precision (a fitted model's).
+    check_values : callable or None
+        ``check_values(X_chunk, first_row)`` raises a ``ValueError`` for values
+        the model cannot take (``first_row``: the chunk's first row index).
     """
 
-    def __init__(self, source, estimator, reset=True):
+    def __init__(
+        self,
+        source,
+        estimator,
+        reset=True,
+        *,
+        ensure_min_samples=2,
+        min_dtype=None,
+        check_values=None,
+    ):
         if not callable(source) and iter(source) is source:
             raise ValueError(_ONE_SHOT)
         self.source = source
         self.name = type(estimator).__name__
+        self.check_values = check_values
         self.n_features = None  # set by the first chunk
         self._weights_given = None  # set by the first chunk
         self._first_read_dtypes = None  # set at the end of the first read
@@ -204,19 +105,17 @@ class ChunkedRows(Rows):
         self._first_read_dtypes = dtypes
         self.n_samples = rows
         all_float32 = dtypes == {np.dtype(np.float32)}
-        self.dtype = check_rows_layout(
+        dtype = check_rows_layout(
             estimator,
             (rows, self.n_features or 0),
             np.float32 if all_float32 else np.float64,
             reset=reset,
-            ensure_min_samples=2,
+            ensure_min_samples=ensure_min_samples,
         )
+        self.dtype = dtype if min_dtype is None else np.result_type(dtype, min_dtype)
+        self.weighted = bool(self._weights_given)
         if self.weighted:
             check_weight_total(weight_sum)
-
-    @property
-    def weighted(self):
-        return bool(self._weights_given)
 
     def _raw_chunks(self):
         chunks = self.source() if callable(self.source) else self.source
@@ -251,6 +150,8 @@ class ChunkedRows(Rows):
                 w_chunk = check_sample_weight(
                     w_chunk, X_chunk.shape[0], allow_all_zero=True
                 )
+            if self.check_values is not None:
+                self.check_values(X_chunk, rows)
             rows += X_chunk.shape[0]
             if not first_read:
                 self._check_same_as_first_read(X_chunk.dtype, rows)
@@ -276,12 +177,12 @@ class ChunkedRows(Rows):
             "every pass."
         )
 
-    def blocks(self):
+    def _blocks(self):
         """Re-cut the checked chunks into the fixed blocks of an in-memory fit."""
         block_rows = _chunks.CHUNK_ROWS * _chunks.CHUNKS_PER_BLOCK
         X_block = np.empty((block_rows, self.n_features), dtype=self.dtype)
-        w_block = np.empty(block_rows) if self.weighted else _NO_WEIGHTS
-        filled = 0
+        w_block = np.empty(block_rows) if self.weighted else NO_WEIGHTS
+        filled = start_row = 0
         for X_chunk, w_chunk in self._checked_chunks():
             start = 0
             while start < X_chunk.shape[0]:
@@ -292,10 +193,12 @@ class ChunkedRows(Rows):
                 filled += take
                 start += take
                 if filled == block_rows:
-                    yield X_block, w_block
+                    yield start_row, start_row + filled, X_block, w_block
+                    start_row += filled
                     filled = 0
-        if filled:
-            yield X_block[:filled], (w_block[:filled] if self.weighted else w_block)
+        if filled or not start_row:
+            weights = w_block[:filled] if self.weighted else w_block
+            yield start_row, start_row + filled, X_block[:filled], weights
 
 
 _ONE_SHOT = (
@@ -305,24 +208,36 @@ _ONE_SHOT = (
 )
 
 
-def is_dask_array(X):
-    """Whether ``X`` is a Dask array (checked without importing Dask)."""
-    return type(X).__module__.startswith("dask.array") and hasattr(X, "to_delayed")
+class ArrayInput:
+    """Validated rows of a fitted model, in memory or memory-mapped.
 
+    Parameters
+    ----------
+    X : ndarray of float32 or float64
+    dtype : numpy dtype
+        The precision the rows are scored in (the model's, or the rows' if
+        higher: :func:`~emfast._validation.scoring_dtype`).
+    """
 
-def is_chunk_source(X):
-    """Whether ``X`` is a chunk source (callable, iterator, list of 2-D arrays)."""
-    if callable(X) and not hasattr(X, "__array__"):
-        return True
-    if (
-        isinstance(X, (list, tuple))
-        and X
-        and (isinstance(X[0], tuple) or getattr(X[0], "ndim", 0) == 2)
-    ):
-        return True
-    return hasattr(X, "__next__") and hasattr(X, "__iter__")
+    def __init__(self, X, dtype):
+        self.X = X
+        self.dtype = np.dtype(dtype)
 
+    def map_rows(self, block_fn, *args, n_columns=None, out_dtype=None):
+        """``block_fn(rows, *args)``: one result (row or value) per row.
 
-def symmetrise_upper(matrices):
-    """Copy the upper triangle of the last two axes onto the lower one."""
-    return np.triu(matrices) + np.swapaxes(np.triu(matrices, 1), -1, -2)
+        Rows of a lower precision than :attr:`dtype` are converted one block
+        at a time, so that a float32 memory map scored by a float64 model is
+        never copied whole. (``n_columns`` and ``out_dtype`` describe the
+        result for lazy inputs; an array's result is computed here.)
+        """
+        X = self.X
+        if X.dtype == self.dtype:
+            return block_fn(X, *args)
+        out = None
+        for start, stop in _chunks.iter_blocks(X.shape[0]):
+            part = block_fn(X[start:stop].astype(self.dtype), *args)
+            if out is None:
+                out = np.empty((X.shape[0], *part.shape[1:]), part.dtype)
+            out[start:stop] = part
+        return out

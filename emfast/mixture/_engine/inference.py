@@ -12,14 +12,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from emfast import _chunks
 from emfast._numba import serial_blas
-from emfast._validation import (
-    check_rows_layout,
-    check_sample_weight,
-    scoring_dtype,
-    validate_rows,
-)
+from emfast._validation import check_sample_weight, scoring_dtype, validate_rows
 from emfast.mixture.gaussian._pass import gaussian_score
-from emfast.rows._local import ChunkedRows, RowData, is_chunk_source, is_dask_array
+from emfast.rows import Pieces, inference_rows, is_chunk_source, training_rows
 
 
 class MixtureInference:
@@ -137,33 +132,18 @@ class GaussianMixtureBase(MixtureInference):
 
     # ------------------------------------------------------------ training
     def _training_rows(self, X, sample_weight, reset):
-        """Validated training rows as a :class:`~emfast.rows._local.Rows`.
-
-        Arrays, lists and memory maps are checked whole; chunk sources and Dask
-        arrays by their shape and dtype first, then every block each time it
-        is read, with the same messages.
-        """
-        if is_dask_array(X):
-            from emfast.rows._dask import DaskRows
-
-            return DaskRows(X, sample_weight, self, reset=reset)
-        if not is_chunk_source(X):
-            X = validate_rows(self, X, reset=reset, ensure_min_samples=2)
-            return RowData(X, check_sample_weight(sample_weight, X.shape[0]))
-        if sample_weight is not None:
-            raise ValueError(
-                "With chunked input, give the sample weights inside the chunks as "
-                "(rows, sample_weight) pairs."
-            )
-        return ChunkedRows(X, self, reset=reset)
+        """Validated training rows as a :class:`~emfast.rows.Rows`."""
+        return training_rows(X, sample_weight, self, reset=reset)
 
     def _training_labels(self, X, data):
         """``fit_predict``'s labels of the rows just fitted (``data``)."""
-        if getattr(data, "distributed", False):
-            return self.predict(X)
-        if data.X is not None:
-            return self._score(data.X)[1]
-        return np.concatenate([self._score(X_block)[1] for X_block, _ in data.blocks()])
+        array = data.in_memory()
+        if array is not None:
+            return self._score(array[0])[1]
+        if is_chunk_source(X):
+            (labels,) = data.reduce(_labels_block, self)
+            return labels.concatenate()
+        return self.predict(X)
 
     # ----------------------------------------------------------- inference
     def _score(self, X, want_resp=False):
@@ -182,19 +162,27 @@ class GaussianMixtureBase(MixtureInference):
 
     def _infer(self, X, what):
         """``score`` / ``labels`` / ``proba`` of X (lazily for a Dask array)."""
-        if is_dask_array(X):
-            from emfast.rows._dask import score_lazily, with_known_shape
+        check_is_fitted(self)
+        rows = inference_rows(X, self, self._fitted_dtype())
+        n_columns = self.n_components if what == "proba" else None
+        out_dtype = np.intp if what == "labels" else None
+        return rows.map_rows(
+            _score_block,
+            self._scoring_params(),
+            self.covariance_type,
+            what,
+            n_columns=n_columns,
+            out_dtype=out_dtype,
+        )
 
-            check_is_fitted(self)
-            if X.ndim == 2:
-                X = with_known_shape(X, rows=False)
-            rows_dtype = check_rows_layout(self, X.shape, X.dtype, reset=False)
-            return score_lazily(
-                X,
-                self._scoring_params(),
-                self.covariance_type,
-                what,
-                scoring_dtype(rows_dtype, self._fitted_dtype()),
-                type(self).__name__,
-            )
-        return super()._infer(X, what)
+
+def _score_block(X, params, covariance_type, what):
+    with serial_blas():
+        log_norm, labels, resp = gaussian_score(
+            X, params, covariance_type, want_resp=what == "proba"
+        )
+    return {"score": log_norm, "labels": labels, "proba": resp}[what]
+
+
+def _labels_block(X_block, w_block, estimator):
+    return (Pieces(estimator._score(X_block)[1]),)

@@ -28,7 +28,7 @@ from emfast.mixture.bayesian._update import (
 from emfast.mixture.gaussian._model import GaussianParams, initial_statistics
 from emfast.mixture.gaussian._model import sample as sample_mixture
 from emfast.mixture.gaussian._pass import gaussian_pass
-from emfast.rows._local import RowData
+from emfast.rows import ArrayRows
 
 
 class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
@@ -362,7 +362,7 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
 
     def _initialize(self, X, resp):
         """Set the parameters from responsibilities (dense, or a source of blocks)."""
-        data = X if isinstance(X, RowData) else _rows(X)
+        data = X if isinstance(X, ArrayRows) else _rows(X)
         if isinstance(resp, np.ndarray):
             resp = DenseResp(resp)
         params = self._params_from_resp(data, Priors.from_attributes(self), resp)
@@ -401,6 +401,6 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
 
 
 def _rows(X):
-    """A float array given to a private hook as :class:`RowData`."""
+    """A float array given to a private hook as :class:`ArrayRows`."""
     X = np.asarray(X)
-    return RowData(np.ascontiguousarray(X, dtype=np.result_type(X, np.float32)))
+    return ArrayRows(np.ascontiguousarray(X, dtype=np.result_type(X, np.float32)))

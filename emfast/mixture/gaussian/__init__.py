@@ -26,7 +26,7 @@ from emfast.mixture.gaussian import _stream as stream
 from emfast.mixture.gaussian._model import GaussianParams
 from emfast.mixture.gaussian._pass import log_weights
 from emfast.mixture.gaussian._stream import DEFAULT_DECAY
-from emfast.rows._local import RowData
+from emfast.rows import ArrayRows
 
 
 class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
@@ -316,7 +316,7 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
                 X = np.ascontiguousarray(X, dtype=np.result_type(X, dtype))
             else:
                 dtype = X.dtype
-            data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+            data = ArrayRows(X, check_sample_weight(sample_weight, X.shape[0]))
             check_weight_range(data)
             params, running = self._stream_start(data, fitted)
             batch = stream.per_unit_weight(
@@ -382,7 +382,7 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         X = np.ascontiguousarray(X)
         init = (self.weights_init, self.means_init, self.precisions_init)
         params = model.params_from_resp(
-            RowData(X), DenseResp(resp), init, self.covariance_type, self.reg_covar
+            ArrayRows(X), DenseResp(resp), init, self.covariance_type, self.reg_covar
         )
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = (
             np.asarray(p, dtype=X.dtype) for p in params

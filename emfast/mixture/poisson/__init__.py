@@ -28,7 +28,7 @@ from emfast.mixture.poisson._pass import (
     initial_params,
     poisson_score,
 )
-from emfast.rows._local import RowData
+from emfast.rows import ArrayRows
 
 
 class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
@@ -221,7 +221,7 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
         with restore_on_error(self), serial_blas():
             warm = self.warm_start and hasattr(self, "converged_")
             X = validate_rows(self, X, reset=not warm, ensure_min_samples=2)
-            data = RowData(X, check_sample_weight(sample_weight, X.shape[0]))
+            data = ArrayRows(X, check_sample_weight(sample_weight, X.shape[0]))
             check_weight_range(data)
             summary = count_summary(data)
             check_counts(X, summary, type(self).__name__)
@@ -267,7 +267,7 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
         """Counts X checked against the fitted model."""
         check_is_fitted(self)
         X = validate_rows(self, X, reset=False)
-        check_counts(X, count_summary(RowData(X)), type(self).__name__)
+        check_counts(X, count_summary(ArrayRows(X)), type(self).__name__)
         return X
 
     def _fitted_dtype(self):

@@ -1,11 +1,12 @@
 """Passes over count data for the Poisson mixture, and its M-step.
 
-:func:`poisson_pass` runs the fused E-step + statistics kernel over every block of
-rows (summed in chunk order by :meth:`RowData.sum_chunks`); :func:`update` turns the
-small summed :class:`PoissonStats` into new parameters; :func:`em_step` is the two
-together, the ``step`` of :func:`emfast.mixture._engine.em.run_em`. :func:`resp_pass`
-gives the statistics of the initial responsibilities, :func:`poisson_score` the
-per-row results of ``score_samples``/``predict``/``predict_proba``, and
+:func:`poisson_pass` runs the fused E-step + statistics kernel over every block
+of rows (added in block order by :meth:`~emfast.rows.Rows.reduce`);
+:func:`update` turns the small summed :class:`PoissonStats` into new
+parameters; :func:`em_step` is the two together, the ``step`` of
+:func:`emfast.mixture._engine.em.run_em`. :func:`resp_pass` gives the
+statistics of the initial responsibilities, :func:`poisson_score` the per-row
+results of ``score_samples``/``predict``/``predict_proba``, and
 :func:`count_summary`/:func:`check_counts` validate the data as counts.
 """
 
@@ -23,6 +24,7 @@ from emfast.mixture._engine.weights import (  # noqa: F401  (NK_OFFSET: unit wei
     nk_offset,
     weight_scale,
 )
+from emfast.rows import chunk_sums
 
 # Smallest rate the M-step returns. A component whose rows all have a zero count
 # in some feature has a maximum-likelihood rate of exactly 0 there; flooring it
@@ -108,36 +110,45 @@ def kernel_params(params):
 
 
 def poisson_pass(data, params):
-    """E-step + statistics over ``data`` (a RowData) under ``params``.
+    """E-step + statistics over ``data`` (a :class:`~emfast.rows.Rows`).
 
     Returns
     -------
     PoissonStats
     """
     const, log_rates_t = kernel_params(params)
-    n_features, n_components = log_rates_t.shape
     scale = weight_scale(data)  # kernels see weights near one (exact)
-
-    def run(X_block, w_block, *out):
-        weights = kernel_weights(w_block, scale)
-        kernels.stats(X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
-
-    sums = data.sum_chunks(run, [(), (n_components,), (n_features, n_components)])
+    sums = data.reduce(_stats_block, const, log_rates_t, scale)
     log_norm, nk, s1 = [total * scale for total in sums]
     return PoissonStats(float(log_norm), data.weight_sum, nk, s1.T.copy())
 
 
-def resp_pass(data, resp_blocks, n_components):
-    """Statistics of responsibilities given block by block (aligned with ``data``)."""
-    resp_iter = iter(resp_blocks)
-    n_features = data.n_features
+def _stats_block(X_block, w_block, const, log_rates_t, scale):
+    n_features, n_components = log_rates_t.shape
 
-    def run(X_block, w_block, *out):
-        resp = np.ascontiguousarray(next(resp_iter), dtype=X_block.dtype)
+    def fill(*out):
+        weights = kernel_weights(w_block, scale)
+        kernels.stats(X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
+
+    shapes = [(), (n_components,), (n_features, n_components)]
+    return chunk_sums(fill, X_block.shape[0], shapes)
+
+
+def resp_pass(data, resp, n_components):
+    """Statistics of given responsibilities (a :class:`~emfast.rows.RowAligned`
+    source of :mod:`emfast.mixture._engine.init`)."""
+    nk, s1 = data.reduce(_resp_block, resp, n_components)
+    return PoissonStats(math.nan, data.weight_sum, nk, s1.T.copy())
+
+
+def _resp_block(X_block, w_block, resp, n_components):
+    resp = np.ascontiguousarray(resp, dtype=X_block.dtype)
+
+    def fill(*out):
         kernels.resp_stats(X_block, resp, w_block, _chunks.CHUNK_ROWS, *out)
 
-    nk, s1 = data.sum_chunks(run, [(n_components,), (n_features, n_components)])
-    return PoissonStats(math.nan, data.weight_sum, nk, s1.T.copy())
+    shapes = [(n_components,), (X_block.shape[1], n_components)]
+    return chunk_sums(fill, X_block.shape[0], shapes)
 
 
 def update(stats, offset=NK_OFFSET):
@@ -167,7 +178,7 @@ def em_step(data, params, log_factorial):
 
 def initial_params(data, resp):
     """Parameters from the initial responsibilities (see ``_init.initial_resp``)."""
-    stats = resp_pass(data, resp.blocks(), resp.n_components)
+    stats = resp_pass(data, resp, resp.n_components)
     return update(stats, nk_offset(data))
 
 
@@ -178,19 +189,21 @@ def count_summary(data):
     -------
     CountSummary
     """
-    table = log_factorial_table()
-
-    def run(X_block, w_block, *out):
-        kernels.count_summary(
-            X_block, w_block, table, MAX_COUNT, _chunks.CHUNK_ROWS, *out
-        )
-
-    n_negative, n_too_large, n_fractional, log_factorial = data.sum_chunks(
-        run, [(), (), (), ()]
+    n_negative, n_too_large, n_fractional, log_factorial = data.reduce(
+        _count_block, log_factorial_table()
     )
     return CountSummary(
         int(n_negative), int(n_too_large), int(n_fractional), float(log_factorial)
     )
+
+
+def _count_block(X_block, w_block, table):
+    def fill(*out):
+        kernels.count_summary(
+            X_block, w_block, table, MAX_COUNT, _chunks.CHUNK_ROWS, *out
+        )
+
+    return chunk_sums(fill, X_block.shape[0], [(), (), (), ()])
 
 
 def check_counts(X, summary, estimator_name):
