@@ -7,8 +7,8 @@ and the constructor parameters, as scikit-learn's validation and a fit would.
 
 import numpy as np
 
-from emfast._model_checks import check_gaussian_values
 from emfast._validation import check_gaussian_init
+from emfast.mixture.gaussian._checks import check_gaussian_values
 
 FORMAT = "emfast-model"
 FORMAT_VERSION = 1
