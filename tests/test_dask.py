@@ -12,7 +12,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 from emfast import BayesianGaussianMixture, GaussianMixture  # noqa: E402
-from emfast.mixture.gaussian import _model as _gaussian_model  # noqa: E402
+from emfast.mixture._engine import em  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 FITTED = ["weights_", "means_", "covariances_", "precisions_cholesky_"]
@@ -152,7 +152,7 @@ def test_fit_survives_a_worker_dying(client, rng, monkeypatch):
     )
     reference = _fit(GaussianMixture(**kwargs), da.from_array(X, chunks=1000))
 
-    step = _gaussian_model.em_step
+    step = em.em_step
     calls = []
 
     def step_then_kill(*args, **kwargs):
@@ -165,7 +165,7 @@ def test_fit_survives_a_worker_dying(client, rng, monkeypatch):
                 pass
         return step(*args, **kwargs)
 
-    monkeypatch.setattr(_gaussian_model, "em_step", step_then_kill)
+    monkeypatch.setattr(em, "em_step", step_then_kill)
     survivor = _fit(GaussianMixture(**kwargs), da.from_array(X, chunks=1000))
     assert len(calls) == 6
     for name in FITTED:

@@ -1,70 +1,52 @@
-"""What the mixtures share: inference methods, training input, Dask inference.
+"""What every fitted mixture does with rows: score, predict, sample, AIC/BIC.
 
-Every mixture scores rows through the same four public methods. The two
-Gaussian mixtures (GaussianMixture and BayesianGaussianMixture) differ only in
-how they turn statistics into parameters and in the additive log term of each
-component; reading the training rows (arrays, memory maps, chunk sources, Dask
-arrays) and scoring new rows is the same code for both.
+The methods run the family's scoring kernel (``Family.score_block``) through
+:func:`~emfast.rows.inference_rows`: at once on an array or a memory map, in
+the model's precision, and lazily on a Dask array, block by block.
 """
 
-import numpy as np
-from sklearn.utils.validation import check_is_fitted
+import math
 
-from emfast import _chunks
-from emfast._numba import serial_blas
-from emfast._validation import check_sample_weight, scoring_dtype, validate_rows
-from emfast.mixture.gaussian._pass import gaussian_score
-from emfast.rows import Pieces, inference_rows, is_chunk_source, training_rows
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from emfast._validation import check_sample_weight
+from emfast.rows import Pieces, inference_rows, is_chunk_source
 
 
 class MixtureInference:
     """Mixin: the public inference methods of a fitted mixture.
 
-    A subclass defines ``_validated(X)`` (checked rows of a fitted model),
-    ``_fitted_dtype()`` (the precision of its fitted arrays) and
-    ``_score(X, want_resp)``, which returns ``(log-density, labels, resp or
-    None)``; the methods below share them.
+    The class using it defines ``_family()`` (see
+    :class:`~emfast.mixture._engine.estimator.MixtureEstimator`).
     """
 
+    def _fitted_dtype(self):
+        """The precision of the fitted arrays."""
+        return getattr(self, self._family().fitted_attribute).dtype
+
     def _infer(self, X, what):
-        """``score`` / ``labels`` / ``proba`` of the rows X."""
-        return self._score_rows(self._validated(X), what)
-
-    def _score_rows(self, X, what):
-        """``score`` / ``labels`` / ``proba`` of validated rows, in the model's
-        precision (:func:`~emfast._validation.scoring_dtype`).
-
-        Rows of a lower precision are converted one block at a time, so that a
-        float32 memory map scored by a float64 model is never copied whole.
-        """
-        dtype = scoring_dtype(X.dtype, self._fitted_dtype())
-        want_resp = what == "proba"
-        if X.dtype == dtype:
-            log_norm, labels, resp = self._score(X, want_resp)
-        else:
-            log_norm = labels = resp = None
-            for start, stop in _chunks.iter_blocks(X.shape[0]):
-                part = self._score(X[start:stop].astype(dtype), want_resp)
-                if log_norm is None:
-                    log_norm, labels, resp = (
-                        None
-                        if p is None
-                        else np.empty((X.shape[0], *p.shape[1:]), p.dtype)
-                        for p in part
-                    )
-                for out, value in zip((log_norm, labels, resp), part):
-                    if out is not None:
-                        out[start:stop] = value
-        return {"score": log_norm, "labels": labels, "proba": resp}[what]
+        """``score`` / ``labels`` / ``proba`` of X (lazily for a Dask array)."""
+        check_is_fitted(self)
+        family = self._family()
+        rows = inference_rows(X, self, self._fitted_dtype(), family.check_values)
+        return rows.map_rows(
+            score_rows,
+            family.score_block,
+            family.scoring_args(self),
+            what,
+            n_columns=self.weights_.shape[0] if what == "proba" else None,
+            out_dtype=np.intp if what == "labels" else None,
+        )
 
     def score_samples(self, X):
         """Log-density of each sample under the model.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score. The Gaussian mixtures also take a Dask array and
-            then return a lazy Dask array.
+        X : array-like of shape (n_samples, n_features) or Dask array
+            Rows to score (a Dask array gives a lazy Dask array).
 
         Returns
         -------
@@ -77,8 +59,8 @@ class MixtureInference:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score (the Gaussian mixtures also take a Dask array).
+        X : array-like of shape (n_samples, n_features) or Dask array
+            Rows to score.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -97,9 +79,8 @@ class MixtureInference:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score. The Gaussian mixtures also take a Dask array and
-            then return a lazy Dask array.
+        X : array-like of shape (n_samples, n_features) or Dask array
+            Rows to score (a Dask array gives a lazy Dask array).
 
         Returns
         -------
@@ -112,9 +93,8 @@ class MixtureInference:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score. The Gaussian mixtures also take a Dask array and
-            then return a lazy Dask array.
+        X : array-like of shape (n_samples, n_features) or Dask array
+            Rows to score (a Dask array gives a lazy Dask array).
 
         Returns
         -------
@@ -122,67 +102,81 @@ class MixtureInference:
         """
         return self._infer(X, "proba")
 
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture.
 
-class GaussianMixtureBase(MixtureInference):
-    """Mixin: training rows and inference of a fitted Gaussian mixture.
+        Parameters
+        ----------
+        n_samples : int, default=1
 
-    A subclass defines ``_scoring_params()``, the ``(log_term, means,
-    precisions_cholesky)`` triple the kernels score rows with.
-    """
-
-    # ------------------------------------------------------------ training
-    def _training_rows(self, X, sample_weight, reset):
-        """Validated training rows as a :class:`~emfast.rows.Rows`."""
-        return training_rows(X, sample_weight, self, reset=reset)
-
-    def _training_labels(self, X, data):
-        """``fit_predict``'s labels of the rows just fitted (``data``)."""
-        array = data.in_memory()
-        if array is not None:
-            return self._score(array[0])[1]
-        if is_chunk_source(X):
-            (labels,) = data.reduce(_labels_block, self)
-            return labels.concatenate()
-        return self.predict(X)
-
-    # ----------------------------------------------------------- inference
-    def _score(self, X, want_resp=False):
-        """``(log-density, labels, resp or None)`` of validated rows X."""
-        with serial_blas():
-            return gaussian_score(
-                X, self._scoring_params(), self.covariance_type, want_resp=want_resp
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The rows, grouped by component.
+        y : ndarray of shape (n_samples,)
+            The component each sample was drawn from.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                "Invalid value for 'n_samples': %d . The sampling requires at "
+                "least one sample." % n_samples
             )
+        rng = check_random_state(self.random_state)
+        return self._family().sample(self, n_samples, rng)
 
-    def _validated(self, X):
-        check_is_fitted(self)
-        return validate_rows(self, X, reset=False)
+    def bic(self, X):
+        """Bayesian information criterion of the model on X (lower is better).
 
-    def _fitted_dtype(self):
-        return self.means_.dtype
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
 
-    def _infer(self, X, what):
-        """``score`` / ``labels`` / ``proba`` of X (lazily for a Dask array)."""
-        check_is_fitted(self)
-        rows = inference_rows(X, self, self._fitted_dtype())
-        n_columns = self.n_components if what == "proba" else None
-        out_dtype = np.intp if what == "labels" else None
-        return rows.map_rows(
-            _score_block,
-            self._scoring_params(),
-            self.covariance_type,
-            what,
-            n_columns=n_columns,
-            out_dtype=out_dtype,
+        Returns
+        -------
+        bic : float
+        """
+        n_samples = _num_samples(X)
+        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(
+            n_samples
         )
 
+    def aic(self, X):
+        """Akaike information criterion of the model on X (lower is better).
 
-def _score_block(X, params, covariance_type, what):
-    with serial_blas():
-        log_norm, labels, resp = gaussian_score(
-            X, params, covariance_type, want_resp=what == "proba"
-        )
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        return -2 * self.score(X) * _num_samples(X) + 2 * self._n_parameters()
+
+
+def score_rows(X, score_block, args, what):
+    """``score`` / ``labels`` / ``proba`` of validated rows, by ``score_block``."""
+    log_norm, labels, resp = score_block(X, *args, want_resp=what == "proba")
     return {"score": log_norm, "labels": labels, "proba": resp}[what]
 
 
-def _labels_block(X_block, w_block, estimator):
-    return (Pieces(estimator._score(X_block)[1]),)
+def training_labels(estimator, X, rows):
+    """``fit_predict``'s labels of the rows just fitted.
+
+    An array is scored as it is; a chunk source is read once more, block by
+    block; anything else (a Dask array) goes to ``predict``.
+    """
+    family = estimator._family()
+    args = (family.score_block, family.scoring_args(estimator), "labels")
+    array = rows.in_memory()
+    if array is not None:
+        return score_rows(array[0], *args)
+    if is_chunk_source(X):
+        (labels,) = rows.reduce(_labels_block, *args)
+        return labels.concatenate()
+    return estimator.predict(X)
+
+
+def _labels_block(X_block, w_block, score_block, args, what):
+    return (Pieces(score_rows(X_block, score_block, args, what)),)

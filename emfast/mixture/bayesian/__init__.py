@@ -1,37 +1,17 @@
 """BayesianGaussianMixture: scikit-learn's variational estimator on emfast's passes."""
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from emfast import _sklearn
-from emfast._numba import serial_blas
-from emfast._sklearn import _fit_context
-from emfast._validation import (
-    check_n_samples,
-    restore_on_error,
-)
-from emfast.mixture._engine.em import run_em
-from emfast.mixture._engine.inference import GaussianMixtureBase
+from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture._engine.init import DenseResp, initial_resp
-from emfast.mixture._engine.weights import check_weight_range, nk_offset
-from emfast.mixture.bayesian._update import (
-    Priors,
-    VariationalParams,
-    fitted_arrays,
-    log_density_offsets,
-    lower_bound,
-    resolve_priors,
-    variational_update,
-)
-from emfast.mixture.gaussian._model import GaussianParams, initial_statistics
-from emfast.mixture.gaussian._model import sample as sample_mixture
-from emfast.mixture.gaussian._pass import gaussian_pass
-from emfast.rows import ArrayRows
+from emfast.mixture._engine.weights import nk_offset
+from emfast.mixture.bayesian._family import VariationalContext, VariationalFamily
+from emfast.mixture.bayesian._priors import Priors
+from emfast.rows import ArrayRows, Rows
 
 
-class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
+class BayesianGaussianMixture(MixtureEstimator):
     """Variational Bayesian Gaussian mixture: a drop-in for scikit-learn's.
 
     Same parameters, attributes, methods, warnings and errors as
@@ -50,6 +30,17 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
     was. Like :class:`~emfast.GaussianMixture`, ``fit`` also takes a memory-mapped
     array, a source of row chunks or a Dask array, and ``predict``,
     ``predict_proba`` and ``score_samples`` of a Dask array are lazy.
+    Additions: ``bic``/``aic`` (with a Gaussian mixture's parameter count),
+    model files (:func:`emfast.save_model`) and ``partial_fit``: stochastic
+    variational inference, the running statistics per unit weight blended with
+    step ``(t + 2) ** -decay`` as in :meth:`emfast.GaussianMixture.partial_fit`
+    and scaled to the data size, which is the total sample weight seen so far
+    (for a fitted or loaded model, the weight its posterior stands for,
+    ``sum(mean_precision_ - mean_precision_prior_)``, plus the batches). Each
+    update is then the posterior of that much data with the running average
+    statistics: one pass of shuffled batches over a data set ends near the
+    full-batch posterior. A new stream takes its default priors (mean and
+    covariance of the data) from its first batch.
 
     Parameters
     ----------
@@ -198,161 +189,24 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
 
-    # ------------------------------------------------------------------ fitting
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate the variational posterior from ``n_init`` starts; keep the best.
-
-        Each run iterates until the gain of the lower bound is below ``tol`` or
-        ``max_iter`` is reached (then a ``ConvergenceWarning``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or a chunk source
-            Training data, one row per sample: an array (``numpy.memmap``
-            works without loading it), a Dask array, or a callable returning an
-            iterable of chunks (arrays of rows or ``(rows, sample_weight)``
-            pairs), read once per iteration, as in
-            :meth:`emfast.GaussianMixture.fit`.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row (an integer weight acts as that many
-            copies of the row), so their scale matters: it is the amount of
-            data the priors are weighed against. None gives every row weight 1.
-
-        Returns
-        -------
-        self : BayesianGaussianMixture
-            The fitted mixture.
-        """
-        self._fit(X, sample_weight)
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit as :meth:`fit` does, then return the most probable component of X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one row per sample.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row, as in :meth:`fit`.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Component labels (the same as ``fit(X).predict(X)``).
-        """
-        return self._training_labels(X, self._fit(X, sample_weight))
-
-    def _fit(self, X, sample_weight):
-        """Fit on ``X``; return the training rows. Restores state on failure."""
-        with restore_on_error(self), serial_blas():
-            warm = self.warm_start and hasattr(self, "converged_")
-            data = self._training_rows(X, sample_weight, reset=not warm)
-            check_weight_range(data, unit_free=False)
-            check_n_samples(data.n_samples, self.n_components)
-            priors = self._resolve_priors(data)
-            result = run_em(
-                lambda random_state: self._initial_params(data, priors, random_state),
-                lambda params: self._variational_step(data, priors, params),
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=check_random_state(self.random_state),
-                warm_state=self._get_parameters() if warm else None,
-                warm_lower_bound=self.lower_bound_ if warm else -np.inf,
-                verbose=self.verbose,
-                verbose_interval=self.verbose_interval,
-            )
-            self._set_parameters(result.state, dtype=data.dtype)
-            self.converged_ = result.converged
-            self.n_iter_ = result.n_iter
-            self.lower_bound_ = result.lower_bound
-            self.lower_bounds_ = result.lower_bounds
-        return data
-
-    def _variational_step(self, data, priors, params):
-        """One fused pass (E-step + statistics + entropy), the update, the bound."""
-        stats = gaussian_pass(
-            data, self._kernel_params(params), self.covariance_type, with_entropy=True
+    def _family(self):
+        return VariationalFamily(
+            n_components=self.n_components,
+            covariance_type=self.covariance_type,
+            reg_covar=self.reg_covar,
+            init_params=self.init_params,
+            weight_concentration_prior_type=self.weight_concentration_prior_type,
+            weight_concentration_prior=self.weight_concentration_prior,
+            mean_precision_prior=self.mean_precision_prior,
+            mean_prior=self.mean_prior,
+            degrees_of_freedom_prior=self.degrees_of_freedom_prior,
+            covariance_prior=self.covariance_prior,
         )
-        params = self._update(data, priors, stats)
-        cov_type, prior_type = (
-            self.covariance_type,
-            self.weight_concentration_prior_type,
-        )
-        return params, lower_bound(params, stats.resp_log_resp, cov_type, prior_type)
-
-    def _update(self, data, priors, stats):
-        cov_type, prior_type = (
-            self.covariance_type,
-            self.weight_concentration_prior_type,
-        )
-        return variational_update(
-            stats,
-            self.reg_covar,
-            priors,
-            cov_type,
-            prior_type,
-            data.dtype,
-            nk_offset(data),
-        )
-
-    def _initial_params(self, data, priors, random_state):
-        """Starting parameters of one init, drawn as scikit-learn draws them."""
-        resp = initial_resp(data, self.n_components, self.init_params, random_state)
-        return self._params_from_resp(data, priors, resp)
-
-    def _params_from_resp(self, data, priors, resp):
-        """scikit-learn's ``_initialize``: the update on the statistics of ``resp``."""
-        stats = initial_statistics(data, resp, self.covariance_type)
-        return self._update(data, priors, stats)
-
-    def _resolve_priors(self, data):
-        """scikit-learn's ``_check_parameters``: set the ``*_prior_`` attributes
-        (defaults from the weighted moments of ``data``); return :class:`Priors`."""
-        attributes, priors = resolve_priors(self, data)
-        for name, value in attributes.items():
-            setattr(self, name, value)
-        return priors
-
-    def _kernel_params(self, params):
-        """``(additive log term, means, precision factors)`` for the kernels."""
-        offsets = log_density_offsets(params, self.weight_concentration_prior_type)
-        return offsets, params.means, params.precisions_cholesky
-
-    # ------------------------------------------------------ scikit-learn hooks
-    def _get_parameters(self):
-        return VariationalParams(
-            self.weight_concentration_,
-            self.mean_precision_,
-            self.means_,
-            self.degrees_of_freedom_,
-            self.covariances_,
-            self.precisions_cholesky_,
-        )
-
-    def _set_parameters(self, params, dtype=None):
-        """Set the fitted arrays (in ``dtype``, default: as given), ``weights_``
-        and ``precisions_``."""
-        params = VariationalParams(*params)
-        if dtype is None:
-            dtype = np.result_type(params.means, np.float32)
-        fitted = fitted_arrays(
-            params, self.covariance_type, self.weight_concentration_prior_type, dtype
-        )
-        for name, value in fitted.items():
-            setattr(self, name, value)
 
     # scikit-learn's private hooks, for code (and tests) that call them
     def _check_parameters(self, X, xp=None):
         """Resolve the priors on ``X``."""
-        self._resolve_priors(_rows(X))
+        self._family().resolve_priors(_rows(X), self)
 
     def _initialize_parameters(self, X, random_state, xp=None):
         """Draw an init on ``X`` (after :meth:`_check_parameters`) and set it."""
@@ -362,45 +216,18 @@ class BayesianGaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
 
     def _initialize(self, X, resp):
         """Set the parameters from responsibilities (dense, or a source of blocks)."""
-        data = X if isinstance(X, ArrayRows) else _rows(X)
+        data = X if isinstance(X, Rows) else _rows(X)
         if isinstance(resp, np.ndarray):
             resp = DenseResp(resp)
-        params = self._params_from_resp(data, Priors.from_attributes(self), resp)
-        self._set_parameters(params, dtype=data.dtype)
-
-    # -------------------------------------------------------------- inference
-    def _scoring_params(self):
-        return self._kernel_params(self._get_parameters())
-
-    def sample(self, n_samples=1):
-        """Draw samples from the fitted mixture (as scikit-learn draws them).
-
-        Uses ``weights_``, ``means_`` and ``covariances_``, like scikit-learn.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            The component each sample was drawn from.
-        """
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(
-                "Invalid value for 'n_samples': %d . The sampling requires at "
-                "least one sample." % n_samples
-            )
-        params = GaussianParams(
-            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
+        family = self._family()
+        context = VariationalContext(
+            data.dtype, nk_offset(data), Priors.from_attributes(self)
         )
-        rng = check_random_state(self.random_state)
-        return sample_mixture(params, self.covariance_type, n_samples, rng)
+        params = family.m_step(family.resp_statistics(data, resp, context), context)
+        family.set_fitted(self, params, data.dtype)
 
 
 def _rows(X):
-    """A float array given to a private hook as :class:`ArrayRows`."""
+    """A float array given to a private hook as :class:`~emfast.rows.ArrayRows`."""
     X = np.asarray(X)
     return ArrayRows(np.ascontiguousarray(X, dtype=np.result_type(X, np.float32)))

@@ -1,35 +1,17 @@
 """GaussianMixture: scikit-learn's estimator on emfast's fused numba passes."""
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from emfast._numba import serial_blas
-from emfast._sklearn import Interval, StrOptions, _fit_context
-from emfast._validation import (
-    check_gaussian_init,
-    check_n_samples,
-    check_sample_weight,
-    restore_on_error,
-    validate_rows,
-)
-from emfast.mixture._engine.em import run_em
-from emfast.mixture._engine.inference import GaussianMixtureBase
+from emfast._sklearn import Interval, StrOptions
+from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture._engine.init import DenseResp
-from emfast.mixture._engine.weights import check_weight_range
-from emfast.mixture.gaussian import _model as model
-from emfast.mixture.gaussian import _stream as stream
-from emfast.mixture.gaussian._model import GaussianParams
-from emfast.mixture.gaussian._pass import log_weights
-from emfast.mixture.gaussian._stream import DEFAULT_DECAY
+from emfast.mixture.gaussian._family import GaussianFamily, params_from_resp
 from emfast.rows import ArrayRows
 
 
-class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
+class GaussianMixture(MixtureEstimator):
     """Gaussian mixture fitted by EM: a drop-in for scikit-learn's ``GaussianMixture``.
 
     Same parameters, attributes, methods, warnings and errors as
@@ -180,198 +162,16 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
 
-    # ------------------------------------------------------------------ fitting
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate the parameters with the EM algorithm.
-
-        Fits ``n_init`` times (once when warm-starting) and keeps the parameters
-        with the largest lower bound; each run iterates until the gain is below
-        ``tol`` or ``max_iter`` is reached (then a ``ConvergenceWarning``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or a chunk source
-            Training data, one row per sample: an array (``numpy.memmap``
-            works without loading it), or, for data read piece by piece, a
-            callable returning an iterable of chunks (or a re-iterable such as a
-            list of arrays). A chunk is a 2-D array of rows or a
-            ``(rows, sample_weight)`` pair. EM reads the chunks once per
-            iteration; the result equals the fit on the concatenated rows.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights: a row of weight 2 counts as two copies of it,
-            weight 0 drops it. Only their ratios matter: multiplying every
-            weight by one factor gives the same model. Their total must lie
-            within 2**1000 and their mean above 2**-1000 (float64 sums).
-
-        Returns
-        -------
-        self : GaussianMixture
-            The fitted mixture.
-        """
-        self._fit(X, sample_weight)
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit as :meth:`fit` does, then return the most probable component of X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or a chunk source
-            Training data (see :meth:`fit`).
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights (see :meth:`fit`).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Component labels (the same as ``fit(X).predict(X)``).
-        """
-        return self._training_labels(X, self._fit(X, sample_weight))
-
-    def _fit(self, X, sample_weight):
-        """Fit; return the training rows. Restores the state on failure."""
-        with restore_on_error(self), serial_blas():
-            warm = self.warm_start and hasattr(self, "converged_")
-            data = self._training_rows(X, sample_weight, reset=not warm)
-            check_weight_range(data)
-            check_n_samples(data.n_samples, self.n_components)
-            init = check_gaussian_init(self, data.n_features)
-            result = run_em(
-                lambda random_state: model.initial_params(
-                    data, random_state, init, self
-                ),
-                lambda params: model.em_step(
-                    data, params, self.covariance_type, self.reg_covar
-                ),
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=check_random_state(self.random_state),
-                warm_state=self._get_parameters() if warm else None,
-                warm_lower_bound=self.lower_bound_ if warm else -np.inf,
-                verbose=self.verbose,
-                verbose_interval=self.verbose_interval,
-            )
-            self._set_parameters(result.state, dtype=data.dtype)
-            self.__dict__.pop("_stream_stats", None)  # a full fit ends any stream
-            self.converged_ = result.converged
-            self.n_iter_ = result.n_iter
-            self.lower_bound_ = result.lower_bound
-            self.lower_bounds_ = result.lower_bounds
-        return data
-
-    def partial_fit(self, X, y=None, sample_weight=None, *, decay=DEFAULT_DECAY):
-        """Update the model with one batch of rows (stepwise, online EM).
-
-        Each call computes the batch's sufficient statistics (per unit weight)
-        under the current parameters, moves the running statistics towards
-        them with step ``(t + 2) ** -decay`` (t = number of earlier M-steps)
-        and runs the M-step on the result. Feed shuffled batches; after about
-        as many rows as a few full-batch iterations see, the fit is close to
-        the full-batch one.
-
-        Where the stream starts:
-
-        - An unfitted model initialises its parameters from the first batch
-          (with ``init_params``, or the ``*_init`` values) and takes one EM step
-          on it (t = 0).
-        - A fitted model without running statistics (fitted by :meth:`fit`,
-          which ends any stream, or loaded from a file) continues from its
-          parameters: the running statistics start as the statistics per unit
-          weight that give them back under the M-step, at ``t = n_iter_`` (its
-          EM iterations count as M-steps taken, and ``n_iter_`` goes on
-          counting). A batch of all the training rows leaves a converged model
-          where it is. The model keeps its features and dtype (float32 rows are
-          read in float64 for a float64 model).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            One batch of rows (the first must have at least ``n_components``).
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the batch's rows (an integer weight counts
-            as that many copies of the row).
-        decay : float in (0.5, 1], default=0.6
-            Forgetting exponent of the step size, checked on every call.
-
-        Returns
-        -------
-        self : GaussianMixture
-        """
-        with restore_on_error(self), serial_blas():
-            stream.check_decay(decay)
-            self._validate_params()
-            fitted = hasattr(self, "precisions_cholesky_")
-            X = validate_rows(self, X, reset=not fitted)
-            if fitted:  # the model keeps its dtype
-                dtype = np.result_type(self.means_.dtype, np.float32)
-                X = np.ascontiguousarray(X, dtype=np.result_type(X, dtype))
-            else:
-                dtype = X.dtype
-            data = ArrayRows(X, check_sample_weight(sample_weight, X.shape[0]))
-            check_weight_range(data)
-            params, running = self._stream_start(data, fitted)
-            batch = stream.per_unit_weight(
-                model.e_step(data, params, self.covariance_type)
-            )
-            if running is not None:
-                rho = stream.step_size(self._stream_steps, decay)
-                running = stream.blend(running, batch, rho)
-            else:  # a new stream: one EM step on the batch
-                running = batch
-            new = model.m_step(running, self.covariance_type, self.reg_covar, dtype)
-            self._set_parameters(new, dtype=dtype)
-            self._stream_stats = running
-            self._stream_steps += 1
-            self.n_iter_ = self._stream_steps
-            self.lower_bound_ = batch.log_norm
-            self.lower_bounds_ = [*getattr(self, "lower_bounds_", []), batch.log_norm]
-            self.converged_ = False
-        return self
-
-    def _stream_start(self, data, fitted):
-        """``(parameters, running statistics or None)`` a partial_fit starts from.
-
-        Sets ``_stream_steps`` when a stream begins (see :meth:`partial_fit`).
-        """
-        if not fitted:
-            check_n_samples(data.n_samples, self.n_components)
-            init = check_gaussian_init(self, data.n_features)
-            random_state = check_random_state(self.random_state)
-            self._stream_steps = 0
-            return model.initial_params(data, random_state, init, self), None
-        params = GaussianParams(
-            *(np.asarray(p, dtype=np.float64) for p in self._get_parameters())
+    def _family(self):
+        return GaussianFamily(
+            n_components=self.n_components,
+            covariance_type=self.covariance_type,
+            reg_covar=self.reg_covar,
+            init_params=self.init_params,
+            weights_init=self.weights_init,
+            means_init=self.means_init,
+            precisions_init=self.precisions_init,
         )
-        if not hasattr(self, "_stream_stats"):  # fitted or loaded: seed a stream
-            self._stream_steps = int(getattr(self, "n_iter_", 0))
-            self._stream_stats = stream.fitted_statistics(
-                params, self.covariance_type, self.reg_covar
-            )
-        return params, self._stream_stats
-
-    # ------------------------------------------------------ scikit-learn hooks
-    def _get_parameters(self):
-        return GaussianParams(
-            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
-        )
-
-    def _set_parameters(self, params, dtype=None):
-        """Set the fitted arrays (in ``dtype``, default: as given) and precisions_."""
-        if dtype is None:
-            dtype = np.result_type(params[1], np.float32)
-        for name, value in model.fitted_arrays(
-            params, self.covariance_type, dtype
-        ).items():
-            setattr(self, name, value)
 
     def _initialize(self, X, resp):
         """scikit-learn's ``_initialize``: parameters from given responsibilities.
@@ -381,72 +181,9 @@ class GaussianMixture(GaussianMixtureBase, DensityMixin, BaseEstimator):
         """
         X = np.ascontiguousarray(X)
         init = (self.weights_init, self.means_init, self.precisions_init)
-        params = model.params_from_resp(
+        params = params_from_resp(
             ArrayRows(X), DenseResp(resp), init, self.covariance_type, self.reg_covar
         )
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = (
             np.asarray(p, dtype=X.dtype) for p in params
         )
-
-    def _n_parameters(self):
-        """Number of free parameters of the model."""
-        return model.n_parameters(
-            self.n_components, self.means_.shape[1], self.covariance_type
-        )
-
-    # -------------------------------------------------------------- inference
-    def _scoring_params(self):
-        return log_weights(self.weights_), self.means_, self.precisions_cholesky_
-
-    def sample(self, n_samples=1):
-        """Draw samples from the fitted mixture (as scikit-learn draws them).
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            The component each sample was drawn from.
-        """
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(
-                "Invalid value for 'n_samples': %d . The sampling requires at "
-                "least one sample." % n_samples
-            )
-        rng = check_random_state(self.random_state)
-        return model.sample(
-            self._get_parameters(), self.covariance_type, n_samples, rng
-        )
-
-    def bic(self, X):
-        """Bayesian information criterion of the model on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        bic : float
-        """
-        n_samples = _num_samples(X)
-        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(
-            n_samples
-        )
-
-    def aic(self, X):
-        """Akaike information criterion of the model on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        aic : float
-        """
-        return -2 * self.score(X) * _num_samples(X) + 2 * self._n_parameters()

@@ -15,8 +15,7 @@ a rounding error passes at any conditioning and a real disagreement does not.
 
 import numpy as np
 
-# scikit-learn's tolerance on the sum of user-given weights (_check_weights)
-_WEIGHT_SUM_ATOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-8}
+from emfast.mixture._engine.checks import check_mixture_weights
 
 
 def check_gaussian_values(fitted, covariance_type, n_iter):
@@ -33,7 +32,7 @@ def check_gaussian_values(fitted, covariance_type, n_iter):
         covariances a fit computes by inverting ``precisions_init`` (accurate
         to the conditioning of that matrix, not to rounding).
     """
-    _check_weights(fitted["weights_"])
+    check_mixture_weights(fitted["weights_"])
     chol = fitted["precisions_cholesky_"]
     if covariance_type in ("full", "tied"):
         chol3 = chol.reshape((-1, *chol.shape[-2:]))
@@ -48,17 +47,6 @@ def check_gaussian_values(fitted, covariance_type, n_iter):
 
 def _eps(array):
     return float(np.finfo(array.dtype).eps)
-
-
-def _check_weights(weights):
-    if (weights < 0).any():
-        raise ValueError(
-            f"fitted.weights_ holds negative values (min {weights.min()!r}); "
-            "mixture weights are >= 0 and sum to 1"
-        )
-    total = float(np.sum(weights, dtype=np.float64))
-    if abs(total - 1.0) > _WEIGHT_SUM_ATOL[weights.dtype]:
-        raise ValueError(f"fitted.weights_ sum to {total!r}, not 1")
 
 
 def _check_triangular_factor(chol):

@@ -17,6 +17,7 @@ from emfast import _chunks
 from emfast._numba import by_name
 from emfast.kernels.mixture import moments
 from emfast.mixture._engine.weights import kernel_weights, weight_scale
+from emfast.mixture.gaussian._covariance import covariance
 from emfast.mixture.gaussian._kernels import plan
 from emfast.rows import chunk_sums, symmetrise_upper
 
@@ -203,14 +204,7 @@ def _far_row_posteriors(X_far, means, precisions_chol, covariance_type):
     )
     diff /= np.abs(diff).max(axis=(1, 2), keepdims=True)
     chol = np.asarray(precisions_chol, dtype=np.float64)
-    if covariance_type == "full":
-        y = np.einsum("rkl,klj->rkj", diff, chol)
-    elif covariance_type == "tied":
-        y = diff @ chol
-    elif covariance_type == "diag":
-        y = diff * chol
-    else:
-        y = diff * chol[:, None]
+    y = covariance(covariance_type).whiten(diff, chol)
     distances = (y**2).sum(axis=2)
     nearest = distances == distances.min(axis=1, keepdims=True)
     return nearest / nearest.sum(axis=1, keepdims=True)
@@ -228,12 +222,7 @@ def resp_pass(data, resp, centers, covariance_type):
     """
     n_components = centers.shape[0]
     D, K = data.n_features, n_components
-    mode = {
-        "full": moments.FULL,
-        "tied": moments.FULL_AND_DEFICIT,
-        "diag": moments.DIAG,
-        "spherical": moments.DIAG,
-    }[covariance_type]
+    mode = covariance(covariance_type).resp_mode
     shapes = [
         (K,),
         (D, K),

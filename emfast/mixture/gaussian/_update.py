@@ -99,20 +99,3 @@ def precisions_cholesky(covariances, covariance_type, dtype):
                 "float64 data instead of float32."
             ) from None
         raise
-
-
-def precisions_from_cholesky(precisions_chol, covariance_type):
-    """``precisions_`` from ``precisions_cholesky_`` (as scikit-learn sets it)."""
-    if covariance_type == "full":
-        return precisions_chol @ precisions_chol.transpose(0, 2, 1)
-    if covariance_type == "tied":
-        return precisions_chol @ precisions_chol.T
-    return precisions_chol**2
-
-
-def covariances_from_precisions(precisions, covariance_type):
-    """Covariances from user-given precisions (the inverse, in float64)."""
-    precisions = np.asarray(precisions, dtype=np.float64)
-    if covariance_type in ("full", "tied"):
-        return np.linalg.inv(precisions)
-    return 1.0 / precisions

@@ -1,37 +1,13 @@
 """PoissonMixture: a mixture of independent Poissons for count data, fitted by EM."""
 
-import math
 from numbers import Integral, Real
 
-import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
-
-from emfast._numba import serial_blas
-from emfast._sklearn import Interval, StrOptions, _fit_context
-from emfast._validation import (
-    check_n_samples,
-    check_sample_weight,
-    restore_on_error,
-    validate_rows,
-)
-from emfast.mixture._engine.em import run_em
-from emfast.mixture._engine.inference import MixtureInference
-from emfast.mixture._engine.init import initial_resp
-from emfast.mixture._engine.weights import check_weight_range
-from emfast.mixture.poisson._pass import (
-    PoissonParams,
-    check_counts,
-    count_summary,
-    em_step,
-    initial_params,
-    poisson_score,
-)
-from emfast.rows import ArrayRows
+from emfast._sklearn import Interval, StrOptions
+from emfast.mixture._engine.estimator import MixtureEstimator
+from emfast.mixture.poisson._family import PoissonFamily
 
 
-class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
+class PoissonMixture(MixtureEstimator):
     """Mixture of products of independent Poissons, for count data, fitted by EM.
 
     Each component k has a weight ``weights_[k]`` and one rate per feature
@@ -42,7 +18,11 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
     warm start, verbose messages, ``ConvergenceWarning``). Each EM iteration is one
     parallel numba pass over fixed-size row chunks that fuses the E-step with the
     M-step's statistics; no (n_samples, n_components) array is created while
-    fitting, and results do not depend on the number of threads.
+    fitting, and results do not depend on the number of threads. As the Gaussian
+    mixtures, it takes memory-mapped arrays, sources of row chunks and Dask
+    arrays (every block is checked for counts each time it is read), sample
+    weights (only their ratios matter), ``partial_fit`` (stepwise EM, as
+    :meth:`emfast.GaussianMixture.partial_fit`) and model files.
 
     ``X`` must hold counts: non-negative whole numbers below 2**53 (integer or
     float arrays; from 2**53 on, floats hold only whole numbers and int64 counts
@@ -167,179 +147,9 @@ class PoissonMixture(MixtureInference, DensityMixin, BaseEstimator):
         tags.input_tags.categorical = True
         return tags
 
-    # ------------------------------------------------------------------ fitting
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate the weights and rates with the EM algorithm.
-
-        Fits ``n_init`` times (once when warm-starting) and keeps the parameters
-        with the largest lower bound; each run iterates until the gain is below
-        ``tol`` or ``max_iter`` is reached (then a ``ConvergenceWarning``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Counts (non-negative whole numbers), one row per sample.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row: an integer weight counts as that
-            many copies of the row, a zero weight as leaving the row out. Only
-            their ratios matter (see :meth:`emfast.GaussianMixture.fit`).
-
-        Returns
-        -------
-        self : PoissonMixture
-            The fitted mixture.
-        """
-        self._fit(X, sample_weight)
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit as :meth:`fit` does, then return the most probable component of X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Counts, one row per sample.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row (see :meth:`fit`).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Component labels (the same as ``fit(X).predict(X)``).
-        """
-        X = self._fit(X, sample_weight)
-        return self._score(X)[1]
-
-    def _fit(self, X, sample_weight):
-        """Fit on ``X``; return the validated array. Restores state on failure."""
-        with restore_on_error(self), serial_blas():
-            warm = self.warm_start and hasattr(self, "converged_")
-            X = validate_rows(self, X, reset=not warm, ensure_min_samples=2)
-            data = ArrayRows(X, check_sample_weight(sample_weight, X.shape[0]))
-            check_weight_range(data)
-            summary = count_summary(data)
-            check_counts(X, summary, type(self).__name__)
-            check_n_samples(X.shape[0], self.n_components)
-            result = run_em(
-                lambda random_state: initial_params(
-                    data,
-                    initial_resp(
-                        data, self.n_components, self.init_params, random_state
-                    ),
-                ),
-                lambda params: em_step(data, params, summary.log_factorial),
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=check_random_state(self.random_state),
-                warm_state=self._get_parameters() if warm else None,
-                warm_lower_bound=self.lower_bound_ if warm else -np.inf,
-                verbose=self.verbose,
-                verbose_interval=self.verbose_interval,
-            )
-            self._set_parameters(result.state, dtype=X.dtype)
-            self.converged_ = result.converged
-            self.n_iter_ = result.n_iter
-            self.lower_bound_ = result.lower_bound
-            self.lower_bounds_ = result.lower_bounds
-        return X
-
-    def _get_parameters(self):
-        return PoissonParams(self.weights_, self.rates_)
-
-    def _set_parameters(self, params, dtype=np.float64):
-        self.weights_ = np.asarray(params.weights, dtype=dtype)
-        self.rates_ = np.asarray(params.rates, dtype=dtype)
-
-    def _n_parameters(self):
-        """Number of free parameters: the rates and all weights but one."""
-        n_components, n_features = self.rates_.shape
-        return n_components * n_features + n_components - 1
-
-    # -------------------------------------------------------------- inference
-    def _validated(self, X):
-        """Counts X checked against the fitted model."""
-        check_is_fitted(self)
-        X = validate_rows(self, X, reset=False)
-        check_counts(X, count_summary(ArrayRows(X)), type(self).__name__)
-        return X
-
-    def _fitted_dtype(self):
-        return self.rates_.dtype
-
-    def _score(self, X, want_resp=False):
-        """``(log p(x), labels, resp or None)`` of validated rows X."""
-        return poisson_score(X, self._get_parameters(), want_resp=want_resp)
-
-    def sample(self, n_samples=1):
-        """Draw counts from the fitted mixture.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of rows to draw.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features) of int64
-            The counts, grouped by component.
-        y : ndarray of shape (n_samples,) of int64
-            The component each row was drawn from.
-        """
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(
-                "Invalid value for 'n_samples': %d . The sampling requires at "
-                "least one sample." % n_samples
-            )
-        rng = check_random_state(self.random_state)
-        weights = np.asarray(self.weights_, dtype=np.float64)
-        counts = rng.multinomial(n_samples, weights / weights.sum())
-        rates = np.asarray(self.rates_, dtype=np.float64)
-        n_features = rates.shape[1]
-        X = np.vstack(
-            [rng.poisson(rate, size=(n, n_features)) for rate, n in zip(rates, counts)]
-        ).astype(np.int64, copy=False)
-        labels = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        return X, labels
-
-    def _total_log_likelihood(self, X):
-        """``(sum log p(x), n_samples)`` of X."""
-        log_prob = self._infer(X, "score")
-        return float(np.sum(log_prob, dtype=np.float64)), log_prob.shape[0]
-
-    def bic(self, X):
-        """Bayesian information criterion of the model on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Counts, one row per sample.
-
-        Returns
-        -------
-        bic : float
-        """
-        log_likelihood, n_samples = self._total_log_likelihood(X)
-        return -2 * log_likelihood + self._n_parameters() * math.log(n_samples)
-
-    def aic(self, X):
-        """Akaike information criterion of the model on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Counts, one row per sample.
-
-        Returns
-        -------
-        aic : float
-        """
-        log_likelihood, _ = self._total_log_likelihood(X)
-        return -2 * log_likelihood + 2 * self._n_parameters()
+    def _family(self):
+        return PoissonFamily(
+            n_components=self.n_components,
+            init_params=self.init_params,
+            estimator_name=type(self).__name__,
+        )

@@ -206,40 +206,45 @@ def _count_block(X_block, w_block, table):
     return chunk_sums(fill, X_block.shape[0], [(), (), (), ()])
 
 
-def check_counts(X, summary, estimator_name):
+def check_counts(X, summary, estimator_name, first_row=0):
     """Raise a ``ValueError`` naming the first invalid entry if X is not counts.
 
     Negative values get scikit-learn's "Negative values in data passed to" wording.
     The entries are found with the kernel's tests, in the same order (negative,
-    then too large, then not whole).
+    then too large, then not whole). ``X`` may be a block of the rows whose
+    first row has index ``first_row`` (None: unknown).
     """
     if summary.n_negative:
         raise ValueError(
             f"Negative values in data passed to {estimator_name}: it expects counts "
             f"(non-negative integers), but X has {summary.n_negative} negative "
-            f"value(s){_example(X, X < 0)}."
+            f"value(s){_example(X, X < 0, first_row)}."
         )
     if summary.n_too_large:
         raise ValueError(
             f"{estimator_name} expects counts below 2**53 = {int(MAX_COUNT)} (the "
             "whole numbers float64 holds exactly), but X has "
-            f"{summary.n_too_large} larger value(s){_example(X, X >= MAX_COUNT)}."
+            f"{summary.n_too_large} larger value(s)"
+            f"{_example(X, X >= MAX_COUNT, first_row)}."
         )
     if summary.n_fractional:
+        fractional = (X >= 0) & (X < MAX_COUNT) & (X != np.floor(X))
         raise ValueError(
             f"{estimator_name} expects counts (non-negative integers), but X has "
             f"{summary.n_fractional} non-integer value(s)"
-            f"{_example(X, (X >= 0) & (X < MAX_COUNT) & (X != np.floor(X)))}."
+            f"{_example(X, fractional, first_row)}."
         )
 
 
-def _example(X, mask):
+def _example(X, mask, first_row=0):
     """``, e.g. X[i, j] = value`` for the first entry of ``mask`` (or nothing)."""
     found = np.argwhere(mask)
     if not found.shape[0]:
         return ""
     row, col = found[0]
-    return f", e.g. X[{row}, {col}] = {X[row, col]}"
+    if first_row is None:
+        return f", e.g. {X[row, col]} in row {row} of a block, column {col}"
+    return f", e.g. X[{first_row + row}, {col}] = {X[row, col]}"
 
 
 def poisson_score(X, params, want_resp=False):
