@@ -247,6 +247,11 @@ class Family:
         model file hold values no fit produces (shapes, dtypes and finiteness
         are checked before)."""
 
+    def from_file(self, fitted):
+        """The attributes to set from the decoded arrays of a model file (the
+        default: as they are)."""
+        return fitted
+
     def check_file_params(self, estimator, n_features):
         """Raise a ``ValueError`` if array parameters (user-given initial
         values, priors) do not fit ``n_features``, as a fit would."""

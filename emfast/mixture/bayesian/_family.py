@@ -237,6 +237,13 @@ class VariationalFamily(Family):
 
         check_variational_values(fitted, self, fitted["n_iter_"])
 
+    def from_file(self, fitted):
+        """A Dirichlet process's concentrations are a pair, as scikit-learn's."""
+        concentration = fitted["weight_concentration_"]
+        if concentration.ndim == 2:
+            fitted = {**fitted, "weight_concentration_": tuple(concentration)}
+        return fitted
+
     def check_file_params(self, estimator, n_features):
         from emfast.mixture.bayesian._checks import check_prior_params
 

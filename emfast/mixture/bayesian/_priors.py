@@ -58,7 +58,7 @@ def resolve_priors(settings, data):
         rounded alike: the fit runs in float64, the attributes keep the dtype.
     """
     n_features = data.n_features
-    cov_type = settings.covariance_type
+    mean_prior, covariance_prior = check_given_priors(settings, n_features)
     priors = {
         "weight_concentration_prior_": (
             1.0 / settings.n_components
@@ -70,39 +70,15 @@ def resolve_priors(settings, data):
             if settings.mean_precision_prior is None
             else settings.mean_precision_prior
         ),
+        "mean_prior_": data.mean() if mean_prior is None else mean_prior,
+        "degrees_of_freedom_prior_": (
+            n_features
+            if settings.degrees_of_freedom_prior is None
+            else settings.degrees_of_freedom_prior
+        ),
     }
-    if settings.mean_prior is None:
-        priors["mean_prior_"] = data.mean()
-    else:
-        mean_prior = check_array(
-            settings.mean_prior, dtype=[np.float64, np.float32], ensure_2d=False
-        )
-        _sklearn._check_shape(mean_prior, (n_features,), "means")
-        priors["mean_prior_"] = mean_prior
-    if settings.degrees_of_freedom_prior is None:
-        priors["degrees_of_freedom_prior_"] = n_features
-    elif settings.degrees_of_freedom_prior > n_features - 1.0:
-        priors["degrees_of_freedom_prior_"] = settings.degrees_of_freedom_prior
-    else:
-        raise ValueError(
-            "The parameter 'degrees_of_freedom_prior' "
-            "should be greater than %d, but got %.3f."
-            % (n_features - 1, settings.degrees_of_freedom_prior)
-        )
-    if settings.covariance_prior is None:
-        covariance_prior = sample_covariance(data, cov_type)
-    elif cov_type in ("full", "tied", "diag"):
-        shape = covariance(cov_type).prior_shape(n_features)
-        covariance_prior = check_array(
-            settings.covariance_prior, dtype=[np.float64, np.float32], ensure_2d=False
-        )
-        _sklearn._check_shape(covariance_prior, shape, f"{cov_type} covariance_prior")
-        if cov_type == "diag":
-            _sklearn._check_precision_positivity(covariance_prior, cov_type)
-        else:
-            _sklearn._check_precision_matrix(covariance_prior, cov_type)
-    else:
-        covariance_prior = settings.covariance_prior
+    if covariance_prior is None:
+        covariance_prior = sample_covariance(data, settings.covariance_type)
     priors["covariance_prior_"] = covariance_prior
     exact = Priors(
         float(priors["weight_concentration_prior_"]),
@@ -118,6 +94,42 @@ def resolve_priors(settings, data):
         if given is None:
             priors[name] = np.asarray(priors[name], dtype=data.dtype)[()]
     return priors, exact
+
+
+def check_given_priors(settings, n_features):
+    """The given ``mean_prior`` and ``covariance_prior`` (None if unset), checked
+    with scikit-learn's messages, as are ``degrees_of_freedom_prior``'s range.
+
+    Given arrays are kept as ``check_array`` returns them, as in scikit-learn.
+    """
+    cov_type = settings.covariance_type
+    mean_prior = covariance_prior = None
+    if settings.mean_prior is not None:
+        mean_prior = check_array(
+            settings.mean_prior, dtype=[np.float64, np.float32], ensure_2d=False
+        )
+        _sklearn._check_shape(mean_prior, (n_features,), "means")
+    dof_prior = settings.degrees_of_freedom_prior
+    if dof_prior is not None and not dof_prior > n_features - 1.0:
+        raise ValueError(
+            "The parameter 'degrees_of_freedom_prior' "
+            "should be greater than %d, but got %.3f." % (n_features - 1, dof_prior)
+        )
+    if settings.covariance_prior is None:
+        pass
+    elif cov_type in ("full", "tied", "diag"):
+        shape = covariance(cov_type).prior_shape(n_features)
+        covariance_prior = check_array(
+            settings.covariance_prior, dtype=[np.float64, np.float32], ensure_2d=False
+        )
+        _sklearn._check_shape(covariance_prior, shape, f"{cov_type} covariance_prior")
+        if cov_type == "diag":
+            _sklearn._check_precision_positivity(covariance_prior, cov_type)
+        else:
+            _sklearn._check_precision_matrix(covariance_prior, cov_type)
+    else:
+        covariance_prior = settings.covariance_prior
+    return mean_prior, covariance_prior
 
 
 def sample_covariance(data, covariance_type):
