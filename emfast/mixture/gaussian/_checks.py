@@ -1,4 +1,8 @@
-"""The values of a loaded GaussianMixture, checked as strictly as a fit makes them.
+"""Checks of Gaussian parameters given by users or read from model files.
+
+:func:`check_gaussian_init` validates ``weights_init``, ``means_init`` and
+``precisions_init`` with scikit-learn's messages; :func:`check_gaussian_values`
+checks the values of a loaded model as strictly as a fit makes them.
 
 A model file could hold arrays of the right shape and dtype whose values no fit
 produces: negative weights, a lower-triangular or singular precision factor,
@@ -15,6 +19,7 @@ a rounding error passes at any conditioning and a real disagreement does not.
 
 import numpy as np
 
+from emfast import _sklearn
 from emfast.mixture._engine.checks import check_mixture_weights
 
 
@@ -150,3 +155,26 @@ def _check_close(difference, bound, field, relation):
             f"equal {relation}, but differs at index {list(where)} by "
             f"{float(abs(difference[where])):.3g}"
         )
+
+
+def check_gaussian_init(estimator, n_features):
+    """Validated ``(weights_init, means_init, precisions_init)`` (None if unset).
+
+    scikit-learn's checks and messages, as a fit and a model file need them;
+    the estimator's (or family's) attributes are left as the user set them.
+    """
+    n_components = estimator.n_components
+    weights, means, precisions = (
+        estimator.weights_init,
+        estimator.means_init,
+        estimator.precisions_init,
+    )
+    if weights is not None:
+        weights = _sklearn._check_weights(weights, n_components, xp=np)
+    if means is not None:
+        means = _sklearn._check_means(means, n_components, n_features, xp=np)
+    if precisions is not None:
+        precisions = _sklearn._check_precisions(
+            precisions, estimator.covariance_type, n_components, n_features, xp=np
+        )
+    return weights, means, precisions

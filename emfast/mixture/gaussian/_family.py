@@ -15,11 +15,11 @@ import numpy as np
 
 from emfast import _sklearn
 from emfast._numba import serial_blas
-from emfast._validation import check_gaussian_init
 from emfast.mixture._engine.family import Context, Family
 from emfast.mixture._engine.init import initial_resp
 from emfast.mixture._engine.weights import nk_offset
 from emfast.mixture.gaussian import _stream
+from emfast.mixture.gaussian._checks import check_gaussian_init, check_gaussian_values
 from emfast.mixture.gaussian._covariance import covariance
 from emfast.mixture.gaussian._pass import (
     gaussian_pass,
@@ -189,8 +189,6 @@ class GaussianFamily(Family):
         }
 
     def check_file_values(self, fitted, estimator):
-        from emfast.mixture.gaussian._checks import check_gaussian_values
-
         check_gaussian_values(fitted, self.covariance_type, fitted["n_iter_"])
 
     def check_file_params(self, estimator, n_features):
