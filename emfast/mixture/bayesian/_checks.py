@@ -13,6 +13,7 @@ import numpy as np
 from emfast.mixture.bayesian._priors import check_given_priors
 from emfast.mixture.bayesian._update import mixture_weights
 from emfast.mixture.gaussian._checks import check_gaussian_values
+from emfast.mixture.gaussian._covariance import covariance
 
 
 def check_variational_values(fitted, settings, n_iter):
@@ -79,7 +80,7 @@ def _check_positive(fitted, name):
 
 def _check_covariance_prior(prior, covariance_type):
     prior = np.asarray(prior, dtype=np.float64)
-    if covariance_type in ("full", "tied"):
+    if covariance(covariance_type).matrix:
         symmetric = np.allclose(prior, prior.T)  # scikit-learn's own tolerance
         if not symmetric or np.linalg.eigvalsh(prior).min() <= 0:
             raise ValueError(

@@ -223,6 +223,7 @@ class VariationalFamily(Family):
             "precisions_": shape,
             "weight_concentration_": (2, k) if dirichlet_process else (k,),
             "mean_precision_": (k,),
+            # one Wishart for all components when they share the covariance
             "degrees_of_freedom_": () if self.covariance_type == "tied" else (k,),
             "weight_concentration_prior_": (),
             "mean_precision_prior_": (),

@@ -146,12 +146,12 @@ def sample_covariance(data, covariance_type):
             f"they sum to {data.weight_sum:g}. Scale the weights or give "
             "covariance_prior."
         )
-    if covariance_type in ("full", "tied"):
+    if covariance(covariance_type).matrix:
         _, scatter = data.centred_scatter()
-        covariance = scatter / (data.weight_sum - 1.0)
+        prior = scatter / (data.weight_sum - 1.0)
     else:  # only the diagonal: O(n_features) per row
         _, squares = data.centred_squares()
-        covariance = squares / (data.weight_sum - 1.0)
+        prior = squares / (data.weight_sum - 1.0)
         if covariance_type == "spherical":
-            covariance = covariance.mean()
-    return covariance
+            prior = prior.mean()
+    return prior

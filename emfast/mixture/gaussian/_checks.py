@@ -21,6 +21,7 @@ import numpy as np
 
 from emfast import _sklearn
 from emfast.mixture._engine.checks import check_mixture_weights
+from emfast.mixture.gaussian._covariance import covariance
 
 
 def check_gaussian_values(fitted, covariance_type, n_iter):
@@ -39,7 +40,7 @@ def check_gaussian_values(fitted, covariance_type, n_iter):
     """
     check_mixture_weights(fitted["weights_"])
     chol = fitted["precisions_cholesky_"]
-    if covariance_type in ("full", "tied"):
+    if covariance(covariance_type).matrix:
         chol3 = chol.reshape((-1, *chol.shape[-2:]))
         _check_triangular_factor(chol3)
         _check_matrix_precisions(fitted["precisions_"], chol3)
