@@ -110,7 +110,8 @@ def initial_resp(data, n_components, init_params, random_state):
     Parameters
     ----------
     data : Rows
-        The training rows (``data.X`` is needed by the k-means inits).
+        The training rows (the k-means inits need them in memory:
+        ``data.in_memory()``).
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : numpy.random.RandomState
