@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 from scipy.special import gammaln
 
-MIN_RATE = 1e-10  # as emfast.mixture._poisson_pass
+MIN_RATE = 1e-10  # as emfast.mixture.poisson._pass
 NK_OFFSET = 10 * np.finfo(np.float64).eps
 
 

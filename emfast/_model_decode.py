@@ -1,23 +1,49 @@
 """Decoding a parsed model file (see :mod:`emfast._model_io` for the format).
 
 Every field is checked before the estimator is built: names, types, dtypes,
-shapes, finite values, then the values themselves (:mod:`emfast._model_checks`)
-and the constructor parameters, as scikit-learn's validation and a fit would.
+shapes, finite values, then the values themselves (each family's
+``check_file_values``) and the constructor parameters, as scikit-learn's
+validation and a fit would.
 """
 
-import numpy as np
+import importlib
 
-from emfast._model_checks import check_gaussian_values
-from emfast._validation import check_gaussian_init
+import numpy as np
 
 FORMAT = "emfast-model"
 FORMAT_VERSION = 1
 
 FLOAT_DTYPES = ("float32", "float64")
 NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
-ARRAYS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
-ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
-_FLOAT_PARAMS = ("tol", "reg_covar")
+# estimator name -> module; every mixture of emfast has model files
+ESTIMATORS = {
+    "GaussianMixture": "emfast.mixture.gaussian",
+    "BayesianGaussianMixture": "emfast.mixture.bayesian",
+    "PoissonMixture": "emfast.mixture.poisson",
+}
+# constructor parameters that may be arrays, and those that are floats
+ARRAY_PARAMS = (
+    "weights_init",
+    "means_init",
+    "precisions_init",
+    "mean_prior",
+    "covariance_prior",
+)
+_FLOAT_PARAMS = (
+    "tol",
+    "reg_covar",
+    "weight_concentration_prior",
+    "mean_precision_prior",
+    "degrees_of_freedom_prior",
+    "covariance_prior",
+)
+
+
+def estimator_class(name):
+    """The emfast estimator class called ``name`` (None if there is none)."""
+    if name not in ESTIMATORS:
+        return None
+    return getattr(importlib.import_module(ESTIMATORS[name]), name)
 
 
 class FormatError(ValueError):
@@ -25,9 +51,7 @@ class FormatError(ValueError):
 
 
 def model_from_document(document):
-    """The GaussianMixture a parsed model file describes (FormatError if invalid)."""
-    from emfast.mixture.gaussian import GaussianMixture
-
+    """The estimator a parsed model file describes (FormatError if invalid)."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise FormatError(
             f"not an emfast model file (expected a JSON object with "
@@ -42,22 +66,25 @@ def model_from_document(document):
             f"{FORMAT_VERSION}; upgrade emfast"
         )
     estimator = document.get("estimator")
-    if estimator != "GaussianMixture":
+    cls = estimator_class(estimator) if isinstance(estimator, str) else None
+    if cls is None:
         raise FormatError(
-            f"the file holds a {estimator!r} model; this emfast loads GaussianMixture"
+            f"the file holds a {estimator!r} model; this emfast loads "
+            f"{', '.join(ESTIMATORS)}"
         )
-    params = _decode_params(_field(document, "params", dict), GaussianMixture)
-    model = GaussianMixture(**params)
+    params = _decode_params(_field(document, "params", dict), cls)
+    model = cls(**params)
     try:
         model._validate_params()
     except ValueError as err:
         raise FormatError(f"invalid parameter: {err}") from None
-    fitted = _decode_fitted(_field(document, "fitted", dict), model)
-    try:  # weights_init, means_init, precisions_init as a fit checks them
-        check_gaussian_init(model, fitted["n_features_in_"])
+    family = model._family()
+    fitted = _decode_fitted(_field(document, "fitted", dict), model, family)
+    try:  # initial values and priors as a fit checks them
+        family.check_file_params(model, fitted["n_features_in_"])
     except ValueError as err:
         raise FormatError(f"invalid parameter: {err}") from None
-    for name, value in fitted.items():
+    for name, value in family.from_file(fitted).items():
         setattr(model, name, value)
     return model
 
@@ -84,7 +111,7 @@ def _decode_params(stored, estimator_class):
     params = {}
     for name, value in stored.items():
         where = f"params.{name}"
-        if name in _FLOAT_PARAMS:
+        if name in _FLOAT_PARAMS and not isinstance(value, dict | None):
             value = _decode_float(value, where)
         elif isinstance(value, dict):
             kind = value.get("type")
@@ -100,9 +127,17 @@ def _decode_params(stored, estimator_class):
     return params
 
 
-def _decode_fitted(stored, model):
-    """Fitted attributes, checked against the parameters (shapes, dtypes, values)."""
-    expected = {*ARRAYS, "n_features_in_", "converged_", "n_iter_"}
+def _decode_fitted(stored, model, family):
+    """Fitted attributes, checked against the parameters (shapes, dtypes, values).
+
+    Arrays whose names end in ``prior_`` (a variational model's priors) may
+    have their own dtype; the others must share one.
+    """
+    n_features = _field(stored, "n_features_in_", int, "fitted.")
+    if n_features < 1:
+        raise FormatError("fitted.n_features_in_ must be >= 1")
+    shapes = family.file_arrays(model, n_features)
+    expected = {*shapes, "n_features_in_", "converged_", "n_iter_"}
     expected |= {"lower_bound_", "lower_bounds_"}
     missing = sorted(expected - set(stored))
     unknown = sorted(set(stored) - expected - {"feature_names_in_"})
@@ -111,24 +146,21 @@ def _decode_fitted(stored, model):
         if unknown:
             problem += ("; " if problem else "") + f"unknown {', '.join(unknown)}"
         raise FormatError(f"fitted attributes: {problem}")
-    n_features = _field(stored, "n_features_in_", int, "fitted.")
-    if n_features < 1:
-        raise FormatError("fitted.n_features_in_ must be >= 1")
-    shapes = _shapes(model.n_components, n_features, model.covariance_type)
     fitted = {"n_features_in_": n_features}
     dtypes = set()
-    for name in ARRAYS:
+    for name, shape in shapes.items():
         array = _decode_array(stored[name], f"fitted.{name}")
-        if array.shape != shapes[name]:
+        if array.shape != shape:
             raise FormatError(
-                f"fitted.{name} has shape {array.shape}, expected {shapes[name]} "
-                f"for {model.n_components} {model.covariance_type!r} components "
-                f"of {n_features} features"
+                f"fitted.{name} has shape {array.shape}, expected {shape} "
+                f"for {model.n_components} components of {n_features} features"
+                + _covariance_words(model)
             )
         if not np.isfinite(array).all():
             raise FormatError(f"fitted.{name} holds non-finite values")
-        dtypes.add(array.dtype)
-        fitted[name] = array
+        if not name.endswith("prior_"):
+            dtypes.add(array.dtype)
+        fitted[name] = array if array.shape else array[()]  # a scalar as a fit has
     if len(dtypes) > 1:
         raise FormatError("the fitted arrays have different dtypes")
     fitted["converged_"] = _field(stored, "converged_", bool, "fitted.")
@@ -136,7 +168,7 @@ def _decode_fitted(stored, model):
     if fitted["n_iter_"] < 0:
         raise FormatError("fitted.n_iter_ must be >= 0")
     try:
-        check_gaussian_values(fitted, model.covariance_type, fitted["n_iter_"])
+        family.check_file_values(fitted, model)
     except ValueError as err:
         raise FormatError(str(err)) from None
     fitted["lower_bound_"] = _decode_bound(stored["lower_bound_"], "lower_bound_")
@@ -156,21 +188,9 @@ def _decode_fitted(stored, model):
     return fitted
 
 
-def _shapes(n_components, n_features, covariance_type):
-    k, d = n_components, n_features
-    covariance = {
-        "full": (k, d, d),
-        "tied": (d, d),
-        "diag": (k, d),
-        "spherical": (k,),
-    }[covariance_type]
-    return {
-        "weights_": (k,),
-        "means_": (k, d),
-        "covariances_": covariance,
-        "precisions_cholesky_": covariance,
-        "precisions_": covariance,
-    }
+def _covariance_words(model):
+    covariance_type = getattr(model, "covariance_type", None)
+    return f" ({covariance_type!r} covariances)" if covariance_type else ""
 
 
 def _decode_bound(value, where):

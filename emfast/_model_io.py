@@ -13,11 +13,16 @@ Arrays are ``{"type": "ndarray", "dtype": "float64", "shape": [...], "data":
 with all their digits, so a loaded model equals the saved one bit for bit.
 A ``numpy.random.RandomState`` given as ``random_state`` is stored as its state.
 
+Every mixture of emfast can be saved: ``"estimator"`` names its class, and its
+family lists the fitted arrays (``Family.file_arrays``).
+
 Loading only parses JSON and checks every field before building the estimator:
 names, types, dtypes, shapes, finite values, and values a fit can produce
-(weights that are >= 0 and sum to 1, an upper-triangular ``precisions_cholesky_``
-with a positive diagonal, ``covariances_`` and ``precisions_`` that agree with it;
-see :mod:`emfast._model_checks`). It never runs code from the file (no pickle),
+(``Family.check_file_values``: weights that are >= 0 and sum to 1, an
+upper-triangular ``precisions_cholesky_`` with a positive diagonal,
+``covariances_`` and ``precisions_`` that agree with it, a variational
+posterior consistent with its priors, Poisson rates at or above the fit's
+floor). It never runs code from the file (no pickle),
 and a malformed or foreign file raises ``ValueError`` naming the field. The
 file is read in blocks and refused at the first sign that it is not a JSON text
 (a NUL byte, invalid UTF-8, a first character other than ``{``); a UTF-8 byte
@@ -35,17 +40,18 @@ import numpy as np
 
 from emfast._model_decode import (
     ARRAY_PARAMS,
-    ARRAYS,
+    ESTIMATORS,
     FLOAT_DTYPES,
     FORMAT,
     FORMAT_VERSION,
     FormatError,
+    estimator_class,
     model_from_document,
 )
 
 
 def save_model(model, path):
-    """Write a fitted :class:`~emfast.GaussianMixture` to a JSON file.
+    """Write a fitted mixture of emfast to a JSON file.
 
     The file holds the format name and version, the constructor parameters and
     the fitted arrays with their dtype; :func:`load_model` rebuilds an identical
@@ -54,7 +60,8 @@ def save_model(model, path):
 
     Parameters
     ----------
-    model : emfast.GaussianMixture
+    model : emfast.GaussianMixture, emfast.BayesianGaussianMixture or \
+            emfast.PoissonMixture
         A fitted model.
     path : str or os.PathLike
         Where to write (conventionally ``*.json``).
@@ -62,8 +69,8 @@ def save_model(model, path):
     Raises
     ------
     TypeError
-        If ``model`` is not an ``emfast.GaussianMixture`` or holds a parameter
-        that cannot be stored.
+        If ``model`` is not one of emfast's mixtures or holds a parameter that
+        cannot be stored.
     sklearn.exceptions.NotFittedError
         If ``model`` is not fitted.
     OSError
@@ -99,7 +106,8 @@ def load_model(path):
 
     Returns
     -------
-    model : emfast.GaussianMixture
+    model : emfast.GaussianMixture, emfast.BayesianGaussianMixture or \
+            emfast.PoissonMixture
         The fitted model, equal to the saved one: same parameters, same fitted
         arrays (values and dtype), hence the same predictions.
 
@@ -224,11 +232,11 @@ def _reject_constant(name):
 def _to_document(model):
     from sklearn.utils.validation import check_is_fitted
 
-    from emfast.mixture.gaussian import GaussianMixture
-
-    if type(model) is not GaussianMixture:
+    name = type(model).__name__
+    if estimator_class(name) is not type(model):
+        known = ", ".join(f"emfast.{known}" for known in ESTIMATORS)
         raise TypeError(
-            "save_model() writes emfast.GaussianMixture models, got "
+            f"save_model() writes emfast's mixtures ({known}), got "
             f"{type(model).__module__}.{type(model).__qualname__}"
         )
     check_is_fitted(model)
@@ -237,9 +245,10 @@ def _to_document(model):
     params = {
         name: _encode_param(name, value) for name, value in model.get_params().items()
     }
-    fitted = {"n_features_in_": int(model.n_features_in_)}
-    for name in ARRAYS:
-        fitted[name] = _encode_array(getattr(model, name))
+    n_features = int(model.n_features_in_)
+    fitted = {"n_features_in_": n_features}
+    for array_name in model._family().file_arrays(model, n_features):
+        fitted[array_name] = _encode_array(getattr(model, array_name))
     fitted["converged_"] = bool(model.converged_)
     fitted["n_iter_"] = int(model.n_iter_)
     fitted["lower_bound_"] = _encode_float(model.lower_bound_)
@@ -249,7 +258,7 @@ def _to_document(model):
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "estimator": "GaussianMixture",
+        "estimator": name,
         "emfast_version": __version__,
         "params": params,
         "fitted": fitted,

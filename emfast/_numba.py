@@ -10,12 +10,20 @@ We do not use ``fastmath``: EM paths must follow scikit-learn's to rounding and
 ``-inf`` log-probabilities (zero weights) are meaningful values.
 """
 
+import importlib
 from contextlib import contextmanager
 
 import numba
 from numba import prange  # noqa: F401  (re-exported for the kernels)
 
-__all__ = ["jit", "prange", "num_threads", "get_num_threads", "serial_blas"]
+__all__ = [
+    "jit",
+    "prange",
+    "num_threads",
+    "get_num_threads",
+    "serial_blas",
+    "by_name",
+]
 
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -90,3 +98,36 @@ def serial_blas():
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+class _ByName:
+    """A module-level kernel that pickles as its import path (see :func:`by_name`)."""
+
+    __slots__ = ("kernel",)
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def __call__(self, *args):
+        return self.kernel(*args)
+
+    def __reduce__(self):
+        function = getattr(self.kernel, "py_func", self.kernel)
+        return _import_kernel, (function.__module__, function.__qualname__)
+
+
+def _import_kernel(module, qualname):
+    kernel = importlib.import_module(module)
+    for name in qualname.split("."):
+        kernel = getattr(kernel, name)
+    return _ByName(kernel)
+
+
+def by_name(kernel):
+    """``kernel`` (a module-level numba function) wrapped to pickle by name.
+
+    A numba dispatcher pickles its Python function and compiles it again where
+    it is unpickled; wrapped, a Dask worker imports the kernel's module instead
+    and calls its own copy, compiled once (or loaded from the disk cache).
+    """
+    return _ByName(kernel)

@@ -190,28 +190,6 @@ def check_n_samples(n_samples, n_components):
         )
 
 
-def check_gaussian_init(estimator, n_features):
-    """Validated ``(weights_init, means_init, precisions_init)`` (None if unset).
-
-    The estimator's attributes are left as the user set them.
-    """
-    n_components = estimator.n_components
-    weights, means, precisions = (
-        estimator.weights_init,
-        estimator.means_init,
-        estimator.precisions_init,
-    )
-    if weights is not None:
-        weights = _sklearn._check_weights(weights, n_components, xp=np)
-    if means is not None:
-        means = _sklearn._check_means(means, n_components, n_features, xp=np)
-    if precisions is not None:
-        precisions = _sklearn._check_precisions(
-            precisions, estimator.covariance_type, n_components, n_features, xp=np
-        )
-    return weights, means, precisions
-
-
 @contextmanager
 def restore_on_error(estimator):
     """Leave ``estimator`` exactly as it was if the body raises.

@@ -29,6 +29,7 @@ def warmup(dtypes=(np.float64, np.float32)):
     from sklearn.exceptions import ConvergenceWarning
 
     from emfast.mixture.gaussian import GaussianMixture
+    from emfast.mixture.gaussian._kernels import GEMM_MIN_FEATURES
     from emfast.mixture.poisson import PoissonMixture
     from emfast.vae import VAE
 
@@ -46,6 +47,11 @@ def warmup(dtypes=(np.float64, np.float32)):
                     random_state=0,
                 ).fit(X.astype(dtype))
                 model.predict_proba(X.astype(dtype))
+            # full covariances with many features run the GEMM kernel
+            wide = np.random.RandomState(0).normal(size=(40, GEMM_MIN_FEATURES))
+            GaussianMixture(2, init_params="random", max_iter=1, random_state=0).fit(
+                wide.astype(dtype)
+            ).predict_proba(wide.astype(dtype))
         counts = np.random.RandomState(0).poisson(3.0, size=(40, 2))
         for dtype in dtypes:
             model = PoissonMixture(2, init_params="random", max_iter=1, random_state=0)

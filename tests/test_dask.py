@@ -1,4 +1,4 @@
-"""GaussianMixture on Dask arrays, on a real 2-process local cluster."""
+"""The mixtures on Dask arrays, on a real 2-process local cluster."""
 
 import os
 import warnings
@@ -6,13 +6,18 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-from emfast import BayesianGaussianMixture, GaussianMixture  # noqa: E402
-from emfast.mixture import _gaussian_model  # noqa: E402
+from emfast import (  # noqa: E402
+    BayesianGaussianMixture,
+    GaussianMixture,
+    PoissonMixture,
+)
+from emfast.mixture._engine import em  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 FITTED = ["weights_", "means_", "covariances_", "precisions_cholesky_"]
@@ -152,7 +157,7 @@ def test_fit_survives_a_worker_dying(client, rng, monkeypatch):
     )
     reference = _fit(GaussianMixture(**kwargs), da.from_array(X, chunks=1000))
 
-    step = _gaussian_model.em_step
+    step = em.em_step
     calls = []
 
     def step_then_kill(*args, **kwargs):
@@ -165,7 +170,7 @@ def test_fit_survives_a_worker_dying(client, rng, monkeypatch):
                 pass
         return step(*args, **kwargs)
 
-    monkeypatch.setattr(_gaussian_model, "em_step", step_then_kill)
+    monkeypatch.setattr(em, "em_step", step_then_kill)
     survivor = _fit(GaussianMixture(**kwargs), da.from_array(X, chunks=1000))
     assert len(calls) == 6
     for name in FITTED:
@@ -189,3 +194,51 @@ def test_bad_blocks_raise_value_errors(client, rng):
     gm = GaussianMixture(2, random_state=0).fit(_blobs(rng, n_samples=300))
     with pytest.raises(ValueError, match="features"):
         gm.predict(da.ones((10, 5), chunks=5))
+
+
+def _counts(rng, n_samples=3000):
+    rates = np.array([[2.0, 9.0, 1.0], [12.0, 3.0, 6.0], [5.0, 5.0, 15.0]])
+    return rng.poisson(rates[rng.integers(3, size=n_samples)]).astype(float)
+
+
+def test_poisson_dask_fit_and_inference_equal_in_memory(client, rng):
+    X = _counts(rng)
+    weights = rng.uniform(0, 2, size=X.shape[0])
+    kwargs = dict(n_components=3, init_params="random_from_data", random_state=4)
+    kwargs.update(tol=1e-8)
+    local = _fit(PoissonMixture(**kwargs), X, sample_weight=weights)
+    remote = _fit(
+        PoissonMixture(**kwargs),
+        da.from_array(X, chunks=700),
+        sample_weight=da.from_array(weights, chunks=500),
+    )
+    assert remote.n_iter_ == local.n_iter_
+    assert_allclose(remote.lower_bounds_, local.lower_bounds_, rtol=1e-10)
+    assert_allclose(remote.weights_, local.weights_, rtol=1e-10)
+    assert_allclose(remote.rates_, local.rates_, rtol=1e-10)
+    lazy = remote.predict_proba(da.from_array(X, chunks=1000))
+    assert isinstance(lazy, da.Array)
+    assert_allclose(lazy.compute(), remote.predict_proba(X), rtol=1e-12, atol=1e-300)
+    bad = X.copy()
+    bad[2345, 1] = -3.0
+    with pytest.raises(ValueError, match=r"Negative values.*X\[2345, 1\] = -3.0"):
+        PoissonMixture(2, init_params="random_from_data").fit(
+            da.from_array(bad, chunks=1000)
+        )
+    with pytest.raises(ValueError, match="Negative values"):
+        remote.predict(da.from_array(bad, chunks=1000)).compute()
+
+
+def test_partial_fit_on_dask_batches_equals_numpy_batches(client, rng):
+    X = _blobs(rng, n_samples=3000)
+    for model in (GaussianMixture(3), BayesianGaussianMixture(n_components=3)):
+        model.set_params(init_params="random_from_data", random_state=5)
+        reference = clone(model)
+        for batch in np.array_split(X, 3):
+            reference.partial_fit(batch)
+            model.partial_fit(da.from_array(batch, chunks=400))
+        for name in FITTED:
+            assert_allclose(
+                getattr(model, name), getattr(reference, name), rtol=1e-10, atol=1e-12
+            )
+        assert_allclose(model.lower_bounds_, reference.lower_bounds_, rtol=1e-10)

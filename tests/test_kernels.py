@@ -13,12 +13,12 @@ from scipy.special import logsumexp as scipy_logsumexp
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
 from emfast import _chunks
-from emfast.kernels.logsumexp import argmax, logsumexp, posterior_row
-from emfast.mixture import _gaussian_kernels
-from emfast.mixture._data import RowData
-from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score, resp_pass
-from emfast.mixture._gaussian_update import estimate_gaussian_parameters
-from emfast.mixture._init import AssignedResp, DenseResp
+from emfast.kernels.mixture.logsumexp import argmax, logsumexp, posterior_row
+from emfast.mixture._engine.init import AssignedResp, DenseResp
+from emfast.mixture.gaussian import _kernels as _gaussian_kernels
+from emfast.mixture.gaussian._pass import gaussian_pass, gaussian_score, resp_pass
+from emfast.mixture.gaussian._update import estimate_gaussian_parameters
+from emfast.rows import ArrayRows
 
 from . import reference
 
@@ -65,7 +65,9 @@ def test_pass_and_update_match_reference_em_step(rng, monkeypatch, kernel, dtype
     X, params = _problem(rng, covariance_type, dtype)
     reg_covar = 1e-4
 
-    stats = gaussian_pass(RowData(X), _log(params), covariance_type, with_entropy=True)
+    stats = gaussian_pass(
+        ArrayRows(X), _log(params), covariance_type, with_entropy=True
+    )
     nk, means, covariances = estimate_gaussian_parameters(
         stats, reg_covar, covariance_type
     )
@@ -130,7 +132,7 @@ def test_resp_statistics_match_sklearn_estimates(rng, covariance_type, one_hot):
         resp = rng.uniform(size=(X.shape[0], n_components))
         resp /= resp.sum(axis=1, keepdims=True)
         source = DenseResp(resp)
-    data = RowData(X)
+    data = ArrayRows(X)
     centers = np.broadcast_to(data.mean(), (n_components, X.shape[1]))
     stats = resp_pass(data, source, centers, covariance_type)
     nk, means, covariances = estimate_gaussian_parameters(stats, 1e-6, covariance_type)
@@ -149,9 +151,9 @@ def test_sample_weights_equal_repeated_rows(rng, monkeypatch, kernel):
     X, params = _problem(rng, covariance_type, np.float64, n_samples=60)
     counts = rng.integers(0, 4, size=X.shape[0]).astype(np.float64)
 
-    weighted = gaussian_pass(RowData(X, counts), _log(params), covariance_type)
+    weighted = gaussian_pass(ArrayRows(X, counts), _log(params), covariance_type)
     repeated = gaussian_pass(
-        RowData(np.repeat(X, counts.astype(int), axis=0)),
+        ArrayRows(np.repeat(X, counts.astype(int), axis=0)),
         _log(params),
         covariance_type,
     )
@@ -169,16 +171,16 @@ def test_sample_weights_equal_repeated_rows(rng, monkeypatch, kernel):
 def test_centred_scatter_matches_numpy(rng, dtype):
     X = (rng.normal(size=(77, 4)) * [1, 10, 0.1, 3] + 1e3).astype(dtype)
     weights = rng.uniform(0, 2, size=X.shape[0])
-    mean, scatter = RowData(X, weights).centred_scatter()
+    mean, scatter = ArrayRows(X, weights).centred_scatter()
     X64 = X.astype(np.float64)
     ref_mean = np.average(X64, axis=0, weights=weights)
     centred = X64 - ref_mean
     assert_allclose(mean, ref_mean, rtol=1e-12)
     assert_allclose(scatter, (weights * centred.T) @ centred, rtol=1e-10)
-    squares_mean, squares = RowData(X, weights).centred_squares()
+    squares_mean, squares = ArrayRows(X, weights).centred_squares()
     assert_array_equal(squares_mean, mean)
     assert_allclose(squares, weights @ centred**2, rtol=1e-10)
-    _, unweighted = RowData(X).centred_squares()
+    _, unweighted = ArrayRows(X).centred_squares()
     assert_allclose(unweighted, ((X64 - X64.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-10)
 
 

@@ -10,8 +10,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from emfast import GaussianMixture
-from emfast._model_checks import check_gaussian_values
 from emfast._model_io import load_model, save_model, write_atomic
+from emfast.mixture.gaussian._checks import check_gaussian_values
 from tests.test_cli import _assert_one_error_line, _blobs, _run, _write_csv
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]

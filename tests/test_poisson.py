@@ -24,9 +24,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import emfast
 from emfast import PoissonMixture, _chunks
-from emfast.mixture._data import RowData
-from emfast.mixture._init import DenseResp
-from emfast.mixture._poisson_pass import (
+from emfast.mixture._engine.init import DenseResp
+from emfast.mixture.poisson._pass import (
     MIN_RATE,
     NK_OFFSET,
     PoissonParams,
@@ -37,6 +36,7 @@ from emfast.mixture._poisson_pass import (
     poisson_score,
     update,
 )
+from emfast.rows import ArrayRows
 
 DTYPES = [np.float64, np.float32]
 RTOL = {np.float64: 1e-10, np.float32: 2e-4}
@@ -122,7 +122,7 @@ def test_kernel_pass_and_update_match_reference_em_step(
     X, _, _ = counts(rng)
     weights, rates = other_params(rng, 3, X.shape[1])
     sample_weight = rng.uniform(0, 2, size=X.shape[0]) if weighted else None
-    data = RowData(X.astype(dtype), sample_weight)
+    data = ArrayRows(X.astype(dtype), sample_weight)
     log_factorial = count_summary(data).log_factorial
     (new_weights, new_rates), bound = em_step(
         data, PoissonParams(weights, rates), log_factorial
@@ -164,7 +164,7 @@ def test_kernel_initial_statistics_match_numpy(rng, small_chunks):
     resp = rng.uniform(size=(X.shape[0], 3))
     resp /= resp.sum(axis=1, keepdims=True)
     sample_weight = rng.integers(0, 3, size=X.shape[0]).astype(float)
-    weights, rates = initial_params(RowData(X, sample_weight), DenseResp(resp))
+    weights, rates = initial_params(ArrayRows(X, sample_weight), DenseResp(resp))
     ref_weights, ref_rates = reference_params(X, resp, sample_weight)
     assert_allclose(weights, ref_weights, rtol=1e-12)
     assert_allclose(rates, ref_rates, rtol=1e-12)
@@ -176,7 +176,7 @@ def test_kernel_count_summary(rng, small_chunks):
     X[4, 2] = 1024  # the first computed by lgamma
     X[9, 0] = 1e6
     sample_weight = rng.uniform(0, 2, size=X.shape[0])
-    summary = count_summary(RowData(X, sample_weight))
+    summary = count_summary(ArrayRows(X, sample_weight))
     assert summary.n_negative == summary.n_too_large == summary.n_fractional == 0
     ref = sample_weight @ gammaln(X + 1).sum(axis=1)
     assert_allclose(summary.log_factorial, ref, rtol=1e-12)
@@ -186,7 +186,7 @@ def test_kernel_count_summary(rng, small_chunks):
     X[[61, 62, 63, 64], [0, 0, 0, 2]] = [2.0**53, 1e19, 2.0**64, 3e38]
     X[65, 1] = 2.0**53 - 1  # the largest count
     for dtype in DTYPES:  # float32: 2**53 - 1 rounds up to 2**53
-        summary = count_summary(RowData(X.astype(dtype)))
+        summary = count_summary(ArrayRows(X.astype(dtype)))
         too_large = 4 + (dtype == np.float32)
         assert (summary.n_negative, summary.n_too_large, summary.n_fractional) == (
             3,
@@ -199,9 +199,11 @@ def test_kernel_weights_equal_repeated_rows_and_zero_drops(rng, small_chunks):
     X, _, _ = counts(rng, n_samples=60)
     params = PoissonParams(*other_params(rng, 3, X.shape[1]))
     repeats = rng.integers(0, 4, size=X.shape[0])
-    weighted = poisson_pass(RowData(X, repeats.astype(float)), params)
-    repeated = poisson_pass(RowData(np.repeat(X, repeats, axis=0)), params)
-    dropped = poisson_pass(RowData(X[repeats > 0], repeats[repeats > 0] * 1.0), params)
+    weighted = poisson_pass(ArrayRows(X, repeats.astype(float)), params)
+    repeated = poisson_pass(ArrayRows(np.repeat(X, repeats, axis=0)), params)
+    dropped = poisson_pass(
+        ArrayRows(X[repeats > 0], repeats[repeats > 0] * 1.0), params
+    )
     for other in (repeated, dropped):
         assert weighted.weight_sum == other.weight_sum
         assert_allclose(weighted.log_norm, other.log_norm, rtol=1e-12)
@@ -220,7 +222,7 @@ def test_kernel_zero_rates_give_no_nan(small_chunks):
     expected = [poisson.logpmf(3, 2), poisson.logpmf(2, 1), np.logaddexp(-2, -1)]
     assert_allclose(log_norm[:3], np.log(0.5) + np.array(expected), rtol=1e-12)
 
-    stats = poisson_pass(RowData(X), params)
+    stats = poisson_pass(ArrayRows(X), params)
     assert np.isfinite(stats.log_norm) and np.isfinite(stats.s1).all()
     rates = update(stats).rates
     assert rates.min() == MIN_RATE and np.isfinite(np.log(rates)).all()

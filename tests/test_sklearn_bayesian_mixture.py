@@ -14,8 +14,8 @@ pytest.importorskip("sklearn.mixture.tests.test_bayesian_mixture")
 
 import sklearn.mixture.tests.test_bayesian_mixture as _sklearn_tests  # noqa: E402
 
-from emfast.mixture import _bayesian_update  # noqa: E402
 from emfast.mixture.bayesian import BayesianGaussianMixture  # noqa: E402
+from emfast.mixture.bayesian import _update as _bayesian_update  # noqa: E402
 
 _sklearn_tests.BayesianGaussianMixture = BayesianGaussianMixture
 _sklearn_tests._log_dirichlet_norm = _bayesian_update._log_dirichlet_norm

@@ -139,3 +139,16 @@ def run_em(
     if not best.converged and max_iter > 0:
         warnings.warn(CONVERGENCE_MESSAGE, ConvergenceWarning)
     return best
+
+
+def em_step(family, rows, context, params):
+    """One iteration: a pass under ``params``, the M-step, the lower bound.
+
+    Returns
+    -------
+    (new_params, lower_bound)
+        ``lower_bound`` as :meth:`Family.lower_bound` defines it.
+    """
+    stats = family.statistics(rows, params, context)
+    new = family.m_step(stats, context)
+    return new, family.lower_bound(stats, new, context)

@@ -17,8 +17,8 @@ scatter is the total scatter about ``c`` (computed once per fit by
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.accumulate import TILE_ROWS, cast_like, flush
-from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
+from emfast.kernels.mixture.accumulate import TILE_ROWS, cast_like, flush
+from emfast.kernels.mixture.logsumexp import argmax, posterior_row, resp_log_resp
 
 
 @jit

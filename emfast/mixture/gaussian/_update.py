@@ -12,7 +12,7 @@ responsibility gets mean 0 and covariance ``reg_covar``, as it does there. eps i
 float64's for every data dtype because the statistics are float64 (scikit-learn
 uses float32's for float32 data, which moves a one-row component's mean by 1e-6
 of its norm). With sample weights the ``10 eps`` is taken in the unit of the
-weights (:func:`emfast.mixture._weights.nk_offset`), so that scaling every
+weights (:func:`emfast.mixture._engine.weights.nk_offset`), so that scaling every
 weight leaves the fit unchanged. Everything here is float64 and of size
 K x D x D at most.
 """
@@ -20,7 +20,7 @@ K x D x D at most.
 import numpy as np
 
 from emfast import _sklearn
-from emfast.mixture._weights import NK_OFFSET
+from emfast.mixture._engine.weights import NK_OFFSET
 
 
 def estimate_gaussian_parameters(
@@ -99,20 +99,3 @@ def precisions_cholesky(covariances, covariance_type, dtype):
                 "float64 data instead of float32."
             ) from None
         raise
-
-
-def precisions_from_cholesky(precisions_chol, covariance_type):
-    """``precisions_`` from ``precisions_cholesky_`` (as scikit-learn sets it)."""
-    if covariance_type == "full":
-        return precisions_chol @ precisions_chol.transpose(0, 2, 1)
-    if covariance_type == "tied":
-        return precisions_chol @ precisions_chol.T
-    return precisions_chol**2
-
-
-def covariances_from_precisions(precisions, covariance_type):
-    """Covariances from user-given precisions (the inverse, in float64)."""
-    precisions = np.asarray(precisions, dtype=np.float64)
-    if covariance_type in ("full", "tied"):
-        return np.linalg.inv(precisions)
-    return 1.0 / precisions

@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from emfast._numba import jit
-from emfast.kernels.accumulate import cast_like
 from emfast.kernels.fastexp import exp_nonpositive
+from emfast.kernels.mixture.accumulate import cast_like
 
 # the sum of the exponentials may be reassociated (vectorised); the order is
 # fixed at compile time, so results do not depend on the thread count

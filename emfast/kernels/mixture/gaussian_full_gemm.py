@@ -24,8 +24,8 @@ BLAS must run single-threaded inside the ``prange`` (see
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.accumulate import cast_like
-from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
+from emfast.kernels.mixture.accumulate import cast_like
+from emfast.kernels.mixture.logsumexp import argmax, posterior_row, resp_log_resp
 
 # rows per GEMM tile of the Mahalanobis step: keeps Y (tile x K*D) near 256 KiB
 _TILE_VALUES = 32768

@@ -18,8 +18,8 @@ accumulated per tile of rows in the dtype of ``X``, then in float64
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.accumulate import TILE_ROWS, cast_like, flush
-from emfast.kernels.logsumexp import argmax, posterior_row, resp_log_resp
+from emfast.kernels.mixture.accumulate import TILE_ROWS, cast_like, flush
+from emfast.kernels.mixture.logsumexp import argmax, posterior_row, resp_log_resp
 
 
 @jit

@@ -1,36 +1,18 @@
-"""Stepwise (online) EM for ``partial_fit``: running sufficient statistics.
+"""Stepwise (online) EM for ``partial_fit``: Gaussian running statistics.
 
-Each batch gives statistics per unit weight under the current parameters; the
-running statistics move towards them with step ``rho_t = (t + 2) ** -decay``
-(Cappé & Moulines 2009; ``0.5 < decay <= 1`` guarantees convergence, smaller
-decays forget faster) and the M-step runs on the blend. Statistics are centred
-on the means of their own pass, so before blending the running ones are moved
-to the batch's centres with exact algebra (no raw ``sum r x x^T`` is formed).
+The engine (:mod:`emfast.mixture._engine.stream`) blends statistics per unit
+weight. Gaussian statistics are centred on the means of their own pass, so
+before blending the running ones are moved to the batch's centres with exact
+algebra (no raw ``sum r x x^T`` is formed).
 """
 
 import dataclasses
 import math
-from numbers import Real
 
 import numpy as np
 
-from emfast.mixture._gaussian_pass import GaussianStats
-
-DEFAULT_DECAY = 0.6
-
-
-def check_decay(decay):
-    """Raise unless ``decay`` is a real number in (0.5, 1]."""
-    if isinstance(decay, bool) or not isinstance(decay, Real):
-        raise TypeError(f"decay must be a float in (0.5, 1], got {decay!r}")
-    if not 0.5 < decay <= 1.0:  # also rejects NaN
-        raise ValueError(f"decay must be in (0.5, 1], got {decay!r}")
-
-
-def step_size(step, decay=DEFAULT_DECAY):
-    """Weight of the ``step``-th batch (0-based) in the running statistics."""
-    check_decay(decay)
-    return (step + 2.0) ** -decay
+from emfast.mixture.gaussian._covariance import covariance
+from emfast.mixture.gaussian._pass import GaussianStats
 
 
 def fitted_statistics(params, covariance_type, reg_covar):
@@ -57,40 +39,16 @@ def fitted_statistics(params, covariance_type, reg_covar):
     weights = np.asarray(params.weights, dtype=np.float64)
     means = np.asarray(params.means, dtype=np.float64)
     covariances = np.asarray(params.covariances, dtype=np.float64)
-    n_components, n_features = means.shape
-    stats = GaussianStats(
+    nk = weights / weights.sum()
+    return GaussianStats(
         centers=means.copy(),
         log_norm=math.nan,  # a batch's; the running value is never read
         weight_sum=1.0,
-        nk=weights / weights.sum(),
-        s1=np.zeros((n_components, n_features)),
-    )
-    if covariance_type == "full":
-        within = covariances - reg_covar * np.eye(n_features)
-        stats.s2 = stats.nk[:, None, None] * within
-    elif covariance_type == "diag":
-        stats.s2 = stats.nk[:, None] * (covariances - reg_covar)
-    elif covariance_type == "spherical":
-        variances = np.broadcast_to(covariances[:, None], (n_components, n_features))
-        stats.s2 = stats.nk[:, None] * (variances - reg_covar)
-    else:
-        shift = stats.nk @ means
-        between = (means - shift).T @ (stats.nk[:, None] * (means - shift))
-        stats.shift = shift
-        stats.scatter = covariances - reg_covar * np.eye(n_features) + between
-    return stats
-
-
-def per_unit_weight(stats):
-    """The statistics divided by their total weight (so they sum to one)."""
-    scale = 1.0 / stats.weight_sum
-    changes = {
-        name: getattr(stats, name) * scale
-        for name in ("nk", "s1", "s2", "scatter", "deficit")
-        if getattr(stats, name) is not None
-    }
-    return dataclasses.replace(
-        stats, log_norm=stats.log_norm * scale, weight_sum=1.0, **changes
+        nk=nk,
+        s1=np.zeros(means.shape),
+        **covariance(covariance_type).scatter_statistics(
+            nk, means, covariances, reg_covar
+        ),
     )
 
 

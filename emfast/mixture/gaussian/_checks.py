@@ -1,4 +1,8 @@
-"""The values of a loaded GaussianMixture, checked as strictly as a fit makes them.
+"""Checks of Gaussian parameters given by users or read from model files.
+
+:func:`check_gaussian_init` validates ``weights_init``, ``means_init`` and
+``precisions_init`` with scikit-learn's messages; :func:`check_gaussian_values`
+checks the values of a loaded model as strictly as a fit makes them.
 
 A model file could hold arrays of the right shape and dtype whose values no fit
 produces: negative weights, a lower-triangular or singular precision factor,
@@ -15,8 +19,9 @@ a rounding error passes at any conditioning and a real disagreement does not.
 
 import numpy as np
 
-# scikit-learn's tolerance on the sum of user-given weights (_check_weights)
-_WEIGHT_SUM_ATOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-8}
+from emfast import _sklearn
+from emfast.mixture._engine.checks import check_mixture_weights
+from emfast.mixture.gaussian._covariance import covariance
 
 
 def check_gaussian_values(fitted, covariance_type, n_iter):
@@ -33,9 +38,9 @@ def check_gaussian_values(fitted, covariance_type, n_iter):
         covariances a fit computes by inverting ``precisions_init`` (accurate
         to the conditioning of that matrix, not to rounding).
     """
-    _check_weights(fitted["weights_"])
+    check_mixture_weights(fitted["weights_"])
     chol = fitted["precisions_cholesky_"]
-    if covariance_type in ("full", "tied"):
+    if covariance(covariance_type).matrix:
         chol3 = chol.reshape((-1, *chol.shape[-2:]))
         _check_triangular_factor(chol3)
         _check_matrix_precisions(fitted["precisions_"], chol3)
@@ -48,17 +53,6 @@ def check_gaussian_values(fitted, covariance_type, n_iter):
 
 def _eps(array):
     return float(np.finfo(array.dtype).eps)
-
-
-def _check_weights(weights):
-    if (weights < 0).any():
-        raise ValueError(
-            f"fitted.weights_ holds negative values (min {weights.min()!r}); "
-            "mixture weights are >= 0 and sum to 1"
-        )
-    total = float(np.sum(weights, dtype=np.float64))
-    if abs(total - 1.0) > _WEIGHT_SUM_ATOL[weights.dtype]:
-        raise ValueError(f"fitted.weights_ sum to {total!r}, not 1")
 
 
 def _check_triangular_factor(chol):
@@ -162,3 +156,26 @@ def _check_close(difference, bound, field, relation):
             f"equal {relation}, but differs at index {list(where)} by "
             f"{float(abs(difference[where])):.3g}"
         )
+
+
+def check_gaussian_init(estimator, n_features):
+    """Validated ``(weights_init, means_init, precisions_init)`` (None if unset).
+
+    scikit-learn's checks and messages, as a fit and a model file need them;
+    the estimator's (or family's) attributes are left as the user set them.
+    """
+    n_components = estimator.n_components
+    weights, means, precisions = (
+        estimator.weights_init,
+        estimator.means_init,
+        estimator.precisions_init,
+    )
+    if weights is not None:
+        weights = _sklearn._check_weights(weights, n_components, xp=np)
+    if means is not None:
+        means = _sklearn._check_means(means, n_components, n_features, xp=np)
+    if precisions is not None:
+        precisions = _sklearn._check_precisions(
+            precisions, estimator.covariance_type, n_components, n_features, xp=np
+        )
+    return weights, means, precisions

@@ -1,11 +1,12 @@
 """Passes over count data for the Poisson mixture, and its M-step.
 
-:func:`poisson_pass` runs the fused E-step + statistics kernel over every block of
-rows (summed in chunk order by :meth:`RowData.sum_chunks`); :func:`update` turns the
-small summed :class:`PoissonStats` into new parameters; :func:`em_step` is the two
-together, the ``step`` of :func:`emfast.mixture._em.run_em`. :func:`resp_pass`
-gives the statistics of the initial responsibilities, :func:`poisson_score` the
-per-row results of ``score_samples``/``predict``/``predict_proba``, and
+:func:`poisson_pass` runs the fused E-step + statistics kernel over every block
+of rows (added in block order by :meth:`~emfast.rows.Rows.reduce`);
+:func:`update` turns the small summed :class:`PoissonStats` into new
+parameters; :func:`em_step` is the two together, the ``step`` of
+:func:`emfast.mixture._engine.em.run_em`. :func:`resp_pass` gives the
+statistics of the initial responsibilities, :func:`poisson_score` the per-row
+results of ``score_samples``/``predict``/``predict_proba``, and
 :func:`count_summary`/:func:`check_counts` validate the data as counts.
 """
 
@@ -16,13 +17,14 @@ from typing import NamedTuple
 import numpy as np
 
 from emfast import _chunks
-from emfast.kernels import poisson as kernels
-from emfast.mixture._weights import (  # noqa: F401  (NK_OFFSET: unit weights')
+from emfast.kernels.mixture import poisson as kernels
+from emfast.mixture._engine.weights import (  # noqa: F401  (NK_OFFSET: unit weights')
     NK_OFFSET,
     kernel_weights,
     nk_offset,
     weight_scale,
 )
+from emfast.rows import chunk_sums
 
 # Smallest rate the M-step returns. A component whose rows all have a zero count
 # in some feature has a maximum-likelihood rate of exactly 0 there; flooring it
@@ -108,36 +110,45 @@ def kernel_params(params):
 
 
 def poisson_pass(data, params):
-    """E-step + statistics over ``data`` (a RowData) under ``params``.
+    """E-step + statistics over ``data`` (a :class:`~emfast.rows.Rows`).
 
     Returns
     -------
     PoissonStats
     """
     const, log_rates_t = kernel_params(params)
-    n_features, n_components = log_rates_t.shape
     scale = weight_scale(data)  # kernels see weights near one (exact)
-
-    def run(X_block, w_block, *out):
-        weights = kernel_weights(w_block, scale)
-        kernels.stats(X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
-
-    sums = data.sum_chunks(run, [(), (n_components,), (n_features, n_components)])
+    sums = data.reduce(_stats_block, const, log_rates_t, scale)
     log_norm, nk, s1 = [total * scale for total in sums]
     return PoissonStats(float(log_norm), data.weight_sum, nk, s1.T.copy())
 
 
-def resp_pass(data, resp_blocks, n_components):
-    """Statistics of responsibilities given block by block (aligned with ``data``)."""
-    resp_iter = iter(resp_blocks)
-    n_features = data.n_features
+def _stats_block(X_block, w_block, const, log_rates_t, scale):
+    n_features, n_components = log_rates_t.shape
 
-    def run(X_block, w_block, *out):
-        resp = np.ascontiguousarray(next(resp_iter), dtype=X_block.dtype)
+    def fill(*out):
+        weights = kernel_weights(w_block, scale)
+        kernels.stats(X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
+
+    shapes = [(), (n_components,), (n_features, n_components)]
+    return chunk_sums(fill, X_block.shape[0], shapes)
+
+
+def resp_pass(data, resp, n_components):
+    """Statistics of given responsibilities (a :class:`~emfast.rows.RowAligned`
+    source of :mod:`emfast.mixture._engine.init`)."""
+    nk, s1 = data.reduce(_resp_block, resp, n_components)
+    return PoissonStats(math.nan, data.weight_sum, nk, s1.T.copy())
+
+
+def _resp_block(X_block, w_block, resp, n_components):
+    resp = np.ascontiguousarray(resp, dtype=X_block.dtype)
+
+    def fill(*out):
         kernels.resp_stats(X_block, resp, w_block, _chunks.CHUNK_ROWS, *out)
 
-    nk, s1 = data.sum_chunks(run, [(n_components,), (n_features, n_components)])
-    return PoissonStats(math.nan, data.weight_sum, nk, s1.T.copy())
+    shapes = [(n_components,), (X_block.shape[1], n_components)]
+    return chunk_sums(fill, X_block.shape[0], shapes)
 
 
 def update(stats, offset=NK_OFFSET):
@@ -145,7 +156,7 @@ def update(stats, offset=NK_OFFSET):
 
     ``offset``, added to each ``nk`` so that an emptied component keeps a
     finite log-weight, is scikit-learn's ``10 eps`` in the unit of the sample
-    weights (:func:`~emfast.mixture._weights.nk_offset`).
+    weights (:func:`~emfast.mixture._engine.weights.nk_offset`).
     """
     nk = stats.nk + offset
     rates = np.maximum(stats.s1 / nk[:, np.newaxis], MIN_RATE)
@@ -167,7 +178,7 @@ def em_step(data, params, log_factorial):
 
 def initial_params(data, resp):
     """Parameters from the initial responsibilities (see ``_init.initial_resp``)."""
-    stats = resp_pass(data, resp.blocks(), resp.n_components)
+    stats = resp_pass(data, resp, resp.n_components)
     return update(stats, nk_offset(data))
 
 
@@ -178,55 +189,62 @@ def count_summary(data):
     -------
     CountSummary
     """
-    table = log_factorial_table()
-
-    def run(X_block, w_block, *out):
-        kernels.count_summary(
-            X_block, w_block, table, MAX_COUNT, _chunks.CHUNK_ROWS, *out
-        )
-
-    n_negative, n_too_large, n_fractional, log_factorial = data.sum_chunks(
-        run, [(), (), (), ()]
+    n_negative, n_too_large, n_fractional, log_factorial = data.reduce(
+        _count_block, log_factorial_table()
     )
     return CountSummary(
         int(n_negative), int(n_too_large), int(n_fractional), float(log_factorial)
     )
 
 
-def check_counts(X, summary, estimator_name):
+def _count_block(X_block, w_block, table):
+    def fill(*out):
+        kernels.count_summary(
+            X_block, w_block, table, MAX_COUNT, _chunks.CHUNK_ROWS, *out
+        )
+
+    return chunk_sums(fill, X_block.shape[0], [(), (), (), ()])
+
+
+def check_counts(X, summary, estimator_name, first_row=0):
     """Raise a ``ValueError`` naming the first invalid entry if X is not counts.
 
     Negative values get scikit-learn's "Negative values in data passed to" wording.
     The entries are found with the kernel's tests, in the same order (negative,
-    then too large, then not whole).
+    then too large, then not whole). ``X`` may be a block of the rows whose
+    first row has index ``first_row`` (None: unknown).
     """
     if summary.n_negative:
         raise ValueError(
             f"Negative values in data passed to {estimator_name}: it expects counts "
             f"(non-negative integers), but X has {summary.n_negative} negative "
-            f"value(s){_example(X, X < 0)}."
+            f"value(s){_example(X, X < 0, first_row)}."
         )
     if summary.n_too_large:
         raise ValueError(
             f"{estimator_name} expects counts below 2**53 = {int(MAX_COUNT)} (the "
             "whole numbers float64 holds exactly), but X has "
-            f"{summary.n_too_large} larger value(s){_example(X, X >= MAX_COUNT)}."
+            f"{summary.n_too_large} larger value(s)"
+            f"{_example(X, X >= MAX_COUNT, first_row)}."
         )
     if summary.n_fractional:
+        fractional = (X >= 0) & (X < MAX_COUNT) & (X != np.floor(X))
         raise ValueError(
             f"{estimator_name} expects counts (non-negative integers), but X has "
             f"{summary.n_fractional} non-integer value(s)"
-            f"{_example(X, (X >= 0) & (X < MAX_COUNT) & (X != np.floor(X)))}."
+            f"{_example(X, fractional, first_row)}."
         )
 
 
-def _example(X, mask):
+def _example(X, mask, first_row=0):
     """``, e.g. X[i, j] = value`` for the first entry of ``mask`` (or nothing)."""
     found = np.argwhere(mask)
     if not found.shape[0]:
         return ""
     row, col = found[0]
-    return f", e.g. X[{row}, {col}] = {X[row, col]}"
+    if first_row is None:
+        return f", e.g. {X[row, col]} in row {row} of a block, column {col}"
+    return f", e.g. X[{first_row + row}, {col}] = {X[row, col]}"
 
 
 def poisson_score(X, params, want_resp=False):

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, posterior_row
+from emfast.kernels.mixture.logsumexp import argmax, posterior_row
 
 
 @jit

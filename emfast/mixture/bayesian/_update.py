@@ -15,9 +15,9 @@ path follows scikit-learn's to rounding:
   kernels take in place of log mixing weights,
   ``E[log pi_k] - D/2 log nu_k + 1/2 (E[log det Lambda_k] - D / beta_k)``;
 - :func:`lower_bound`: scikit-learn's bound (constant terms dropped), from the
-  new parameters and the ``sum r log r`` of the pass that produced them;
-- :func:`resolve_priors`: the priors, checked as scikit-learn checks them, with
-  defaults from the (weighted) mean and covariance of the data.
+  new parameters and the ``sum r log r`` of the pass that produced them.
+
+The priors are resolved in :mod:`emfast.mixture.bayesian._priors`.
 """
 
 import math
@@ -25,38 +25,15 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
-from sklearn.utils import check_array
 
-from emfast import _sklearn  # scikit-learn's prior checks, for its exact messages
-from emfast.mixture._gaussian_kernels import log_det_cholesky
-from emfast.mixture._gaussian_update import (
+from emfast.mixture.gaussian._covariance import covariance
+from emfast.mixture.gaussian._kernels import log_det_cholesky
+from emfast.mixture.gaussian._update import (
     estimate_gaussian_parameters,
     precisions_cholesky,
-    precisions_from_cholesky,
 )
 
 DIRICHLET_PROCESS = "dirichlet_process"
-
-
-class Priors(NamedTuple):
-    """The resolved priors (scikit-learn's ``*_prior_`` attributes), float64."""
-
-    weight_concentration: float
-    mean_precision: float
-    mean: np.ndarray
-    degrees_of_freedom: float
-    covariance: np.ndarray
-
-    @classmethod
-    def from_attributes(cls, estimator):
-        """The priors a fitted (or prior-checked) estimator holds, in float64."""
-        return cls(
-            float(estimator.weight_concentration_prior_),
-            float(estimator.mean_precision_prior_),
-            np.asarray(estimator.mean_prior_, dtype=np.float64),
-            float(estimator.degrees_of_freedom_prior_),
-            np.asarray(estimator.covariance_prior_, dtype=np.float64),
-        )
 
 
 class VariationalParams(NamedTuple):
@@ -98,7 +75,7 @@ def variational_update(
         Data dtype (only for the wording of a failed Cholesky).
     nk_offset : float
         scikit-learn's ``10 eps`` in the unit of the sample weights
-        (:func:`~emfast.mixture._weights.nk_offset`).
+        (:func:`~emfast.mixture._engine.weights.nk_offset`).
     """
     nk, xk, sk = estimate_gaussian_parameters(
         stats, reg_covar, covariance_type, nk_offset
@@ -276,8 +253,8 @@ def fitted_arrays(params, covariance_type, prior_type, dtype):
         fitted_concentration = tuple(cast(a) for a in concentration)
     else:
         fitted_concentration = cast(concentration)
-    precisions = precisions_from_cholesky(
-        np.asarray(params.precisions_cholesky, dtype=np.float64), covariance_type
+    precisions = covariance(covariance_type).precisions(
+        np.asarray(params.precisions_cholesky, dtype=np.float64)
     )
     return {
         "weight_concentration_": fitted_concentration,
@@ -319,113 +296,3 @@ def _as_float64(weight_concentration):
     if isinstance(weight_concentration, tuple):
         return tuple(np.asarray(a, dtype=np.float64) for a in weight_concentration)
     return np.asarray(weight_concentration, dtype=np.float64)
-
-
-def resolve_priors(settings, data):
-    """scikit-learn's ``_check_parameters``: the ``*_prior_`` attributes.
-
-    Parameters
-    ----------
-    settings : BayesianGaussianMixture
-        Supplies the prior parameters, ``n_components`` and ``covariance_type``.
-    data : Rows
-        The training rows; their weighted mean and covariance are the defaults.
-
-    Returns
-    -------
-    attributes : dict
-        Attribute name -> value. Defaults are in the data dtype; given arrays
-        are kept as ``check_array`` returns them, as in scikit-learn.
-    priors : Priors
-        The same priors in float64, defaults unrounded: for float32 rows far
-        from the origin the data mean rounded to float32 is off by up to half a
-        float32 spacing (0.03 at 1e6), which would move the fit and its bound
-        away from the float64 fit of the same rows. The fitted arrays are
-        rounded alike: the fit runs in float64, the attributes keep the dtype.
-    """
-    n_features = data.n_features
-    cov_type = settings.covariance_type
-    priors = {
-        "weight_concentration_prior_": (
-            1.0 / settings.n_components
-            if settings.weight_concentration_prior is None
-            else settings.weight_concentration_prior
-        ),
-        "mean_precision_prior_": (
-            1.0
-            if settings.mean_precision_prior is None
-            else settings.mean_precision_prior
-        ),
-    }
-    if settings.mean_prior is None:
-        priors["mean_prior_"] = data.mean()
-    else:
-        mean_prior = check_array(
-            settings.mean_prior, dtype=[np.float64, np.float32], ensure_2d=False
-        )
-        _sklearn._check_shape(mean_prior, (n_features,), "means")
-        priors["mean_prior_"] = mean_prior
-    if settings.degrees_of_freedom_prior is None:
-        priors["degrees_of_freedom_prior_"] = n_features
-    elif settings.degrees_of_freedom_prior > n_features - 1.0:
-        priors["degrees_of_freedom_prior_"] = settings.degrees_of_freedom_prior
-    else:
-        raise ValueError(
-            "The parameter 'degrees_of_freedom_prior' "
-            "should be greater than %d, but got %.3f."
-            % (n_features - 1, settings.degrees_of_freedom_prior)
-        )
-    if settings.covariance_prior is None:
-        covariance_prior = sample_covariance(data, cov_type)
-    elif cov_type in ("full", "tied", "diag"):
-        shape = (n_features,) if cov_type == "diag" else (n_features, n_features)
-        covariance_prior = check_array(
-            settings.covariance_prior, dtype=[np.float64, np.float32], ensure_2d=False
-        )
-        _sklearn._check_shape(covariance_prior, shape, f"{cov_type} covariance_prior")
-        if cov_type == "diag":
-            _sklearn._check_precision_positivity(covariance_prior, cov_type)
-        else:
-            _sklearn._check_precision_matrix(covariance_prior, cov_type)
-    else:
-        covariance_prior = settings.covariance_prior
-    priors["covariance_prior_"] = covariance_prior
-    exact = Priors(
-        float(priors["weight_concentration_prior_"]),
-        float(priors["mean_precision_prior_"]),
-        np.asarray(priors["mean_prior_"], dtype=np.float64),
-        float(priors["degrees_of_freedom_prior_"]),
-        np.asarray(covariance_prior, dtype=np.float64),
-    )
-    for name, given in (
-        ("mean_prior_", settings.mean_prior),
-        ("covariance_prior_", settings.covariance_prior),
-    ):
-        if given is None:
-            priors[name] = np.asarray(priors[name], dtype=data.dtype)[()]
-    return priors, exact
-
-
-def sample_covariance(data, covariance_type):
-    """The default covariance prior: the (weighted) covariance of the data.
-
-    ``np.cov(X.T)`` for full and tied, ``np.var(X, axis=0, ddof=1)`` for diag and
-    its mean for spherical, with the total weight in place of the row count
-    (integer weights act as repeated rows). Centred sums in float64, by blocks.
-    """
-    if not data.weight_sum > 1.0:
-        raise ValueError(
-            "The default covariance_prior is the covariance of the data, which "
-            "needs sample weights that sum to more than 1 (they count rows), but "
-            f"they sum to {data.weight_sum:g}. Scale the weights or give "
-            "covariance_prior."
-        )
-    if covariance_type in ("full", "tied"):
-        _, scatter = data.centred_scatter()
-        covariance = scatter / (data.weight_sum - 1.0)
-    else:  # only the diagonal: O(n_features) per row
-        _, squares = data.centred_squares()
-        covariance = squares / (data.weight_sum - 1.0)
-        if covariance_type == "spherical":
-            covariance = covariance.mean()
-    return covariance

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from emfast.kernels import (
+from emfast.kernels.mixture import (
     gaussian_diag,
     gaussian_full,
     gaussian_full_gemm,

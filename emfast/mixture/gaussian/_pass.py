@@ -4,7 +4,7 @@
 rows and sums the per-chunk statistics in chunk order; :func:`gaussian_score`
 gives per-row log-likelihoods, labels and (on request) posteriors;
 :func:`resp_pass` gives the statistics of responsibilities handed over by the
-initialisation. The M-step (:mod:`emfast.mixture._gaussian_update`) only ever
+initialisation. The M-step (:mod:`emfast.mixture.gaussian._update`) only ever
 sees the small summed :class:`GaussianStats`.
 """
 
@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from emfast import _chunks
-from emfast.kernels import moments
-from emfast.mixture._data import symmetrise_upper
-from emfast.mixture._gaussian_kernels import plan
-from emfast.mixture._weights import kernel_weights, weight_scale
+from emfast._numba import by_name
+from emfast.kernels.mixture import moments
+from emfast.mixture._engine.weights import kernel_weights, weight_scale
+from emfast.mixture.gaussian._covariance import covariance
+from emfast.mixture.gaussian._kernels import plan
+from emfast.rows import chunk_sums, symmetrise_upper
 
 
 @dataclass
@@ -75,11 +77,11 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
 
     Parameters
     ----------
-    data : RowData
+    data : Rows
     params : tuple
         ``(log_weights, means, precisions_chol)``; ``log_weights`` is the
         per-component additive log term (see
-        :func:`emfast.mixture._gaussian_kernels.plan`).
+        :func:`emfast.mixture.gaussian._kernels.plan`).
     covariance_type : str
     with_entropy : bool
         Also sum ``r log p(k | x)`` (needed by variational lower bounds).
@@ -92,8 +94,6 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
     -------
     GaussianStats
     """
-    if getattr(data, "distributed", False):
-        return data.gaussian_pass(params, covariance_type, with_entropy=with_entropy)
     log_w, means, precisions_chol = params
     scatter = None
     if shift is None and covariance_type == "tied":
@@ -115,18 +115,14 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
     )
 
     scale = weight_scale(data)  # kernels see weights near one (exact, see there)
-
-    def run(X_block, w_block, *out):
-        kernels.stats(
-            X_block,
-            kernel_weights(w_block, scale),
-            *kernels.stats_args,
-            _chunks.CHUNK_ROWS,
-            with_entropy,
-            *out,
-        )
-
-    sums = data.sum_chunks(run, kernels.shapes)
+    sums = data.reduce(
+        _stats_block,
+        by_name(kernels.stats),
+        kernels.stats_args,
+        kernels.shapes,
+        with_entropy,
+        scale,
+    )
     log_norm, resp_log_resp, nk, s1, *rest = [total * scale for total in sums]
     stats = GaussianStats(
         centers=centers,
@@ -145,6 +141,22 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
     else:
         stats.s2 = rest[0].T.copy()
     return stats
+
+
+def _stats_block(X_block, w_block, stats, stats_args, shapes, with_entropy, scale):
+    """One block's sums of the statistics kernel ``stats`` (see gaussian_pass)."""
+
+    def fill(*out):
+        stats(
+            X_block,
+            kernel_weights(w_block, scale),
+            *stats_args,
+            _chunks.CHUNK_ROWS,
+            with_entropy,
+            *out,
+        )
+
+    return chunk_sums(fill, X_block.shape[0], shapes)
 
 
 def gaussian_score(X, params, covariance_type, want_resp=False):
@@ -192,14 +204,7 @@ def _far_row_posteriors(X_far, means, precisions_chol, covariance_type):
     )
     diff /= np.abs(diff).max(axis=(1, 2), keepdims=True)
     chol = np.asarray(precisions_chol, dtype=np.float64)
-    if covariance_type == "full":
-        y = np.einsum("rkl,klj->rkj", diff, chol)
-    elif covariance_type == "tied":
-        y = diff @ chol
-    elif covariance_type == "diag":
-        y = diff * chol
-    else:
-        y = diff * chol[:, None]
+    y = covariance(covariance_type).whiten(diff, chol)
     distances = (y**2).sum(axis=2)
     nearest = distances == distances.min(axis=1, keepdims=True)
     return nearest / nearest.sum(axis=1, keepdims=True)
@@ -208,21 +213,16 @@ def _far_row_posteriors(X_far, means, precisions_chol, covariance_type):
 def resp_pass(data, resp, centers, covariance_type):
     """Statistics of given responsibilities, centred on ``centers`` (K, D).
 
-    ``resp`` is a responsibility source of :mod:`emfast.mixture._init` (whose
-    ``blocks()`` yield one ``(rows, n_components)`` array per block of
-    ``data.blocks()``) or such an iterable of blocks itself. Full and tied get
+    ``resp`` is a responsibility source of :mod:`emfast.mixture._engine.init`: a
+    :class:`~emfast.rows.RowAligned` argument whose blocks are
+    ``(rows, n_components)`` arrays. Full and tied get
     per-component full scatter (tied also the deficit of rows whose
     responsibilities do not sum to their weight, which scikit-learn's initial
     tied covariance counts); diag and spherical get the diagonal.
     """
     n_components = centers.shape[0]
     D, K = data.n_features, n_components
-    mode = {
-        "full": moments.FULL,
-        "tied": moments.FULL_AND_DEFICIT,
-        "diag": moments.DIAG,
-        "spherical": moments.DIAG,
-    }[covariance_type]
+    mode = covariance(covariance_type).resp_mode
     shapes = [
         (K,),
         (D, K),
@@ -230,18 +230,10 @@ def resp_pass(data, resp, centers, covariance_type):
         (D, D, K) if mode >= moments.FULL else (0, 0, 0),
         (D, D) if mode == moments.FULL_AND_DEFICIT else (0, 0),
     ]
-    if getattr(data, "distributed", False):
-        return data.resp_pass(resp, centers, covariance_type)
     centers_t = np.ascontiguousarray(np.asarray(centers, dtype=np.float64).T)
-    resp_iter = iter(resp.blocks() if hasattr(resp, "blocks") else resp)
-
-    def run(X_block, w_block, *out):
-        resp = next(resp_iter)
-        moments.resp_stats(
-            X_block, resp, w_block, centers_t, mode, _chunks.CHUNK_ROWS, *out
-        )
-
-    nk, s1, s2_diag, s2_full, deficit = data.sum_chunks(run, shapes)
+    nk, s1, s2_diag, s2_full, deficit = data.reduce(
+        _resp_block, resp, centers_t, mode, shapes
+    )
     stats = GaussianStats(
         centers=np.asarray(centers, dtype=np.float64),
         log_norm=math.nan,
@@ -258,22 +250,12 @@ def resp_pass(data, resp, centers, covariance_type):
     return stats
 
 
-def sum_stats(parts):
-    """Sum statistics of disjoint row sets taken under the same parameters.
+def _resp_block(X_block, w_block, resp, centers_t, mode, shapes):
+    """One block's sums of the responsibility-statistics kernel (see resp_pass)."""
 
-    Tied scatter is left out (each part's is about its own point); the caller
-    attaches the total scatter.
-    """
-    first = parts[0]
-    total = GaussianStats(
-        centers=first.centers,
-        log_norm=sum(p.log_norm for p in parts),
-        weight_sum=sum(p.weight_sum for p in parts),
-        nk=sum(p.nk for p in parts),
-        s1=sum(p.s1 for p in parts),
-        resp_log_resp=sum(p.resp_log_resp for p in parts),
-    )
-    for name in ("s2", "deficit"):
-        if getattr(first, name) is not None:
-            setattr(total, name, sum(getattr(p, name) for p in parts))
-    return total
+    def fill(*out):
+        moments.resp_stats(
+            X_block, resp, w_block, centers_t, mode, _chunks.CHUNK_ROWS, *out
+        )
+
+    return chunk_sums(fill, X_block.shape[0], shapes)

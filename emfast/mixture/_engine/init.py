@@ -12,12 +12,16 @@ initialisation never holds more than a block.
 
 import numpy as np
 
-from emfast import _chunks
-from emfast.mixture._weights import kernel_weights, weight_scale
+from emfast.mixture._engine.weights import kernel_weights, weight_scale
+from emfast.rows import LargestKeys, RowAligned, RowArray, RowOffset
 
 
-class AssignedResp:
-    """Responsibilities that are 1 at ``(rows[i], cols[i])`` and 0 elsewhere."""
+class AssignedResp(RowAligned):
+    """Responsibilities that are 1 at ``(rows[i], cols[i])`` and 0 elsewhere.
+
+    A block gets its dense (rows, n_components) array; a Dask block gets only
+    the pairs of its rows.
+    """
 
     replayable = True
 
@@ -29,29 +33,34 @@ class AssignedResp:
         self.n_components = n_components
         self.dtype = dtype
 
-    def blocks(self):
-        for start, stop in _chunks.iter_blocks(self.n_samples):
-            lo, hi = np.searchsorted(self.rows, [start, stop])
-            resp = np.zeros((stop - start, self.n_components), dtype=self.dtype)
-            resp[self.rows[lo:hi] - start, self.cols[lo:hi]] = 1
-            yield resp
+    def block(self, start, stop):
+        lo, hi = np.searchsorted(self.rows, [start, stop])
+        resp = np.zeros((stop - start, self.n_components), dtype=self.dtype)
+        resp[self.rows[lo:hi] - start, self.cols[lo:hi]] = 1
+        return resp
+
+    def restrict(self, start, stop):
+        lo, hi = np.searchsorted(self.rows, [start, stop])
+        return AssignedResp(
+            self.rows[lo:hi] - start,
+            self.cols[lo:hi],
+            stop - start,
+            self.n_components,
+            self.dtype,
+        )
 
 
-class DenseResp:
+class DenseResp(RowArray):
     """Responsibilities given as a full (n_samples, n_components) array."""
 
     replayable = True
 
     def __init__(self, resp):
-        self.resp = resp
+        super().__init__(resp)
         self.n_components = resp.shape[1]
 
-    def blocks(self):
-        for start, stop in _chunks.iter_blocks(self.resp.shape[0]):
-            yield self.resp[start:stop]
 
-
-class RandomResp:
+class RandomResp(RowAligned):
     """Uniform random responsibilities normalised per row (``init_params='random'``).
 
     Drawn block by block from ``random_state``: consecutive ``uniform`` calls give
@@ -67,12 +76,32 @@ class RandomResp:
         self.n_components = n_components
         self.dtype = dtype
 
-    def blocks(self):
-        for start, stop in _chunks.iter_blocks(self.n_samples):
-            resp = self.random_state.uniform(size=(stop - start, self.n_components))
-            resp = resp.astype(self.dtype, copy=False)
-            resp /= resp.sum(axis=1)[:, np.newaxis]
-            yield resp
+    def block(self, start, stop):
+        resp = self.random_state.uniform(size=(stop - start, self.n_components))
+        resp = resp.astype(self.dtype, copy=False)
+        resp /= resp.sum(axis=1)[:, np.newaxis]
+        return resp
+
+    def restrict(self, start, stop):
+        raise ValueError(
+            "init_params='random' draws one number per row and component in "
+            "row order and is not supported on Dask arrays; use "
+            "init_params='random_from_data' or give weights_init, means_init "
+            "and precisions_init."
+        )
+
+
+class _Uniforms(RowAligned):
+    """One uniform number per row, drawn from ``random_state`` in row order."""
+
+    def __init__(self, random_state):
+        self.random_state = random_state
+
+    def block(self, start, stop):
+        return self.random_state.uniform(size=stop - start)
+
+    def restrict(self, start, stop):
+        return RowArray(self.block(start, stop))
 
 
 def initial_resp(data, n_components, init_params, random_state):
@@ -81,7 +110,8 @@ def initial_resp(data, n_components, init_params, random_state):
     Parameters
     ----------
     data : Rows
-        The training rows (``data.X`` is needed by the k-means inits).
+        The training rows (the k-means inits need them in memory:
+        ``data.in_memory()``).
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : numpy.random.RandomState
@@ -98,24 +128,22 @@ def initial_resp(data, n_components, init_params, random_state):
     exponential-keys method, which streams); zero-weight rows are never drawn.
     """
     n_samples = data.n_samples
-    # k-means casts weights to the data dtype: give them near one (exact scaling)
-    weights = (
-        kernel_weights(data.sample_weight, weight_scale(data))
-        if data.weighted
-        else None
-    )
-    if init_params in ("kmeans", "k-means++") and data.X is None:
+    if init_params in ("kmeans", "k-means++") and data.in_memory() is None:
         raise ValueError(
             f"init_params={init_params!r} needs all rows in memory; with chunked "
             "input use init_params='random' or 'random_from_data', or give "
             "weights_init, means_init and precisions_init."
         )
+    if init_params in ("kmeans", "k-means++"):
+        X, weights = data.in_memory()
+        if weights is not None:  # k-means casts weights to the data dtype:
+            weights = kernel_weights(weights, weight_scale(data))  # near one
     if init_params == "kmeans":
         from sklearn.cluster import KMeans
 
         labels = (
             KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-            .fit(data.X, sample_weight=weights)
+            .fit(X, sample_weight=weights)
             .labels_
         )
         return AssignedResp(
@@ -132,7 +160,7 @@ def initial_resp(data, n_components, init_params, random_state):
         from sklearn.cluster import kmeans_plusplus
 
         _, rows = kmeans_plusplus(
-            data.X, n_components, random_state=random_state, sample_weight=weights
+            X, n_components, random_state=random_state, sample_weight=weights
         )
     else:  # parameter validation rejects anything else first
         raise ValueError(f"Unknown init_params {init_params!r}")
@@ -145,25 +173,23 @@ def _weighted_rows(data, n_rows, random_state):
     """Draw ``n_rows`` distinct rows with probability proportional to weight.
 
     Efraimidis-Spirakis: keep the rows with the largest ``log(u) / w``; one
-    uniform per row, drawn block by block, so chunked input gives the same rows.
+    uniform per row, drawn in row order, so every form of the rows gives the
+    same rows.
     """
-    best_keys = np.empty(0)
-    best_rows = np.empty(0, dtype=np.intp)
-    start = 0
     scale = weight_scale(data)  # keys of weights near one stay finite
-    for w_block in data.weight_blocks():
-        u = random_state.uniform(size=w_block.shape[0])
-        with np.errstate(divide="ignore"):
-            # zero weight: -inf, never drawn
-            keys = np.log(u) / kernel_weights(w_block, scale)
-        keys = np.concatenate([best_keys, keys])
-        rows = np.concatenate([best_rows, start + np.arange(w_block.shape[0])])
-        keep = np.argsort(-keys, kind="stable")[:n_rows]
-        best_keys, best_rows = keys[keep], rows[keep]
-        start += w_block.shape[0]
-    if best_rows.shape[0] < n_rows or np.isneginf(best_keys).any():
+    (best,) = data.reduce(
+        _largest_keys, _Uniforms(random_state), RowOffset(), scale, n_rows
+    )
+    if best.rows.shape[0] < n_rows or np.isneginf(best.keys).any():
         raise ValueError(
             f"init_params='random_from_data' needs at least n_components={n_rows} "
             "rows with a positive sample weight."
         )
-    return best_rows
+    return best.rows
+
+
+def _largest_keys(X_block, w_block, uniforms, first_row, scale, n_rows):
+    with np.errstate(divide="ignore"):  # zero weight: -inf, never drawn
+        keys = np.log(uniforms) / kernel_weights(w_block, scale)
+    rows = first_row + np.arange(w_block.shape[0])
+    return (LargestKeys(keys, rows, n_rows),)

@@ -1,0 +1,1 @@
+"""The mixture engine: the EM driver and what every family shares."""
