@@ -10,6 +10,7 @@ We do not use ``fastmath``: EM paths must follow scikit-learn's to rounding and
 ``-inf`` log-probabilities (zero weights) are meaningful values.
 """
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numba
@@ -42,7 +43,7 @@ def get_num_threads():
 
 
 @contextmanager
-def num_threads(n_threads):
+def num_threads(n_threads: int | None) -> Iterator[int]:
     """Run emfast's parallel kernels on ``n_threads`` threads inside a ``with``.
 
     Parameters
