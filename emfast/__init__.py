@@ -11,8 +11,19 @@ compilation up front.
 """
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
+    from emfast._model_io import load_model, save_model
+    from emfast._numba import num_threads
+    from emfast._warmup import warmup
+    from emfast.mixture.bayesian import BayesianGaussianMixture
+    from emfast.mixture.gaussian import GaussianMixture
+    from emfast.mixture.poisson import PoissonMixture
+    from emfast.mixture.selection import select_n_components
+    from emfast.vae import VAE
 
 # public name -> module that defines it
 _LAZY = {
@@ -27,10 +38,22 @@ _LAZY = {
     "warmup": "emfast._warmup",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+# spelled out (not built from _LAZY) so that type checkers can read it
+__all__ = [
+    "BayesianGaussianMixture",
+    "GaussianMixture",
+    "PoissonMixture",
+    "VAE",
+    "load_model",
+    "num_threads",
+    "save_model",
+    "select_n_components",
+    "warmup",
+    "__version__",
+]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     try:
         module = _LAZY[name]
     except KeyError:
@@ -40,5 +63,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return __all__

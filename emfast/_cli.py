@@ -1,4 +1,4 @@
-"""The command line: ``python -m emfast {demo,fit,predict}``.
+"""The command line: ``emfast {demo,fit,predict}`` (or ``python -m emfast ...``).
 
 ``fit`` reads a CSV or ``.npy`` file, fits one Gaussian mixture per number of
 components, prints the AIC/BIC table and writes the best model as JSON;
@@ -12,14 +12,22 @@ it prints anything, and a closed pipe on standard output (``... | head -1``)
 ends the command quietly with status 1, as Python's documentation recommends
 for SIGPIPE.
 
+Usage lines and messages name the command as it was started: ``emfast`` for
+the console script, ``python -m emfast`` for the module.
+
 Heavy modules (numba, scikit-learn) are imported only once a command needs them.
 """
+
+from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import sys
 import warnings
+from collections.abc import Sequence
 
+from emfast import __version__
 from emfast._errors import CliError
 from emfast._stdout import StdoutError, out
 from emfast._stdout import err as print_error
@@ -27,7 +35,7 @@ from emfast._stdout import flush as flush_stdout
 from emfast._stdout import silence as silence_stdout
 from emfast._tabular_io import format_csv, read_data, sniff
 
-PROG = "python -m emfast"
+PROG = "emfast"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
@@ -40,13 +48,17 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run the command line; return the exit status.
 
     Parameters
     ----------
     argv : list of str, optional
         The arguments after the program name (default: ``sys.argv[1:]``).
+    prog : str, optional
+        The command's name in usage lines and messages. By default the name
+        the process was started by (``sys.argv[0]``, e.g. ``emfast`` for the
+        console script) when ``argv`` is None, else ``emfast``.
 
     Returns
     -------
@@ -59,7 +71,9 @@ def main(argv=None):
     >>> main(["fit", "wine.csv", "--n-components", "1:4", "-o", "model.json"])
     ... # doctest: +SKIP
     """
-    parser = _build_parser()
+    if prog is None:
+        prog = _invoked_name() if argv is None else PROG
+    parser = _build_parser(prog)
     try:
         try:
             args = parser.parse_args(argv)
@@ -92,9 +106,21 @@ def _fail(message, status=1):
     return status
 
 
+def _invoked_name():
+    """The command's name from ``sys.argv[0]``: ``emfast`` for the console script.
+
+    ``python -m emfast`` passes its own name (see :mod:`emfast.__main__`); an
+    empty or ``-c`` first argument (an embedding program) gives ``emfast``.
+    """
+    name = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return PROG if name in ("", "-c") else name
+
+
 # ---------------------------------------------------------------- the parser
-def _build_parser():
-    parser = _Parser(prog=PROG, description="Fast EM for latent-variable models.")
+def _build_parser(prog=PROG):
+    parser = _Parser(prog=prog, description="Fast EM for latent-variable models.")
+    parser.add_argument("--version", action="version", version=f"emfast {__version__}")
+    parser.set_defaults(prog=prog)
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="{demo,fit,predict}"
     )
@@ -330,7 +356,7 @@ def run_predict(args):
     """``predict``: labels or probabilities of DATA under a saved model."""
     from emfast._model_io import load_model
 
-    _check_predict_arguments(args.model, args.data)
+    _check_predict_arguments(args.model, args.data, args.prog)
     if args.output is not None:
         _check_output(args.output, inputs={"MODEL": args.model, "DATA": args.data})
     with _reporting_os_errors("read", args.model):
@@ -360,7 +386,7 @@ def run_predict(args):
     _print_warnings(caught)
 
 
-def _check_predict_arguments(model_path, data_path):
+def _check_predict_arguments(model_path, data_path, prog=PROG):
     """Name the argument that is wrong when MODEL and DATA are mixed up."""
     if model_path == "-":
         raise CliError("MODEL must be a model file; only DATA can be - (stdin)")
@@ -371,12 +397,12 @@ def _check_predict_arguments(model_path, data_path):
         raise CliError(
             f"{data_path} (DATA) is a JSON file, not data"
             + (f", and {model_path} (MODEL) is not a model file" if swapped else "")
-            + f": the model comes first ({PROG} predict MODEL DATA)"
+            + f": the model comes first ({prog} predict MODEL DATA)"
         )
     if model_kind == "npy":
         raise CliError(
             f"{model_path} (MODEL) is a .npy array, not a model file: the model "
-            f"comes first ({PROG} predict MODEL DATA)"
+            f"comes first ({prog} predict MODEL DATA)"
         )
 
 

@@ -29,12 +29,15 @@ file is read in blocks and refused at the first sign that it is not a JSON text
 order mark is accepted.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os
 import secrets
 import stat
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,8 +52,11 @@ from emfast._model_decode import (
     model_from_document,
 )
 
+if TYPE_CHECKING:
+    from emfast.mixture._engine.estimator import MixtureEstimator
 
-def save_model(model, path):
+
+def save_model(model: MixtureEstimator, path: str | os.PathLike[str]) -> None:
     """Write a fitted mixture of emfast to a JSON file.
 
     The file holds the format name and version, the constructor parameters and
@@ -96,7 +102,7 @@ def save_model(model, path):
     write_atomic(path, text)
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike[str]) -> MixtureEstimator:
     """Read a model written by :func:`save_model`.
 
     Parameters

@@ -11,6 +11,7 @@ We do not use ``fastmath``: EM paths must follow scikit-learn's to rounding and
 """
 
 import importlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numba
@@ -50,7 +51,7 @@ def get_num_threads():
 
 
 @contextmanager
-def num_threads(n_threads):
+def num_threads(n_threads: int | None) -> Iterator[int]:
     """Run emfast's parallel kernels on ``n_threads`` threads inside a ``with``.
 
     Parameters

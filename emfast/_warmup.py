@@ -2,11 +2,13 @@
 
 import time
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 
-def warmup(dtypes=(np.float64, np.float32)):
+def warmup(dtypes: Sequence[DTypeLike] = (np.float64, np.float32)) -> float:
     """Compile emfast's kernels for ``dtypes`` now instead of at first use.
 
     The first call in a fresh environment compiles (tens of seconds); later

@@ -1,11 +1,14 @@
 """Small data sets for the demos and examples."""
 
+import os
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 WINE_COLUMNS = ("malic_acid", "total_phenols")
 
 
-def load_wine_tutorial():
+def load_wine_tutorial() -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
     """The two wine measurements of the EM tutorial: malic acid and total phenols.
 
     178 Italian wines from three cultivars (scikit-learn's ``load_wine``), kept
@@ -115,7 +118,12 @@ def _check_idx_shape(filename, kind, shape):
         )
 
 
-def load_mnist(path, *, dtype=np.float32, binarize=False):
+def load_mnist(
+    path: str | os.PathLike[str],
+    *,
+    dtype: DTypeLike = np.float32,
+    binarize: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The MNIST digits from the four standard gzip'd idx files in ``path``.
 
     Reads ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,

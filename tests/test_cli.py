@@ -513,3 +513,56 @@ def test_load_model_checks_random_state(tmp_path, rng):
     (tmp_path / "m.json").write_text(json.dumps(document))
     with pytest.raises(ValueError, match="invalid RandomState"):
         load_model(tmp_path / "m.json")
+
+
+# ------------------------------------------- --version and the command's name
+def _console_script():
+    """The ``emfast`` script pip installed next to this interpreter, if any."""
+    script = Path(sys.executable).parent / "emfast"
+    if not script.is_file():
+        pytest.skip(f"no console script {script} (emfast is not pip-installed)")
+    return str(script)
+
+
+def _launch(command, *argv, cwd):
+    env = dict(os.environ, PYTHONPATH=str(Path(emfast.__file__).parent.parent))
+    return subprocess.run(
+        [*command, *argv], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_version_from_console_script_and_module(tmp_path):
+    expected = f"emfast {emfast.__version__}\n"
+    for command in ([_console_script()], [sys.executable, "-m", "emfast"]):
+        child = _launch(command, "--version", cwd=tmp_path)
+        assert (child.returncode, child.stdout, child.stderr) == (0, expected, "")
+
+
+def test_help_names_the_command_as_invoked(tmp_path):
+    module = f"{os.path.basename(sys.executable)} -m emfast"
+    for command, name in [
+        ([_console_script()], "emfast"),
+        ([sys.executable, "-m", "emfast"], module),
+    ]:
+        child = _launch(command, "--help", cwd=tmp_path)
+        assert child.returncode == 0, child.stderr
+        assert child.stdout.startswith(f"usage: {name} [-h] [--version]")
+        child = _launch(command, "fit", "--help", cwd=tmp_path)
+        assert child.returncode == 0, child.stderr
+        assert child.stdout.startswith(f"usage: {name} fit [-h]")
+
+
+def test_version_and_command_name_in_process(tmp_path, model_file, capsys, monkeypatch):
+    status, out, err = _run(capsys, "--version")
+    assert (status, out, err) == (0, f"emfast {emfast.__version__}\n", "")
+    # a command started as /some/bin/emfast is called emfast
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "bin" / "emfast"), "--help"])
+    assert main() == 0
+    assert capsys.readouterr().out.startswith("usage: emfast [-h]")
+    # messages that show a command line use the name given
+    data_path = _write_csv(tmp_path / "data.csv", np.ones((4, 2)))
+    status = main(["predict", data_path, model_file], prog="python3 -m emfast")
+    _, err = capsys.readouterr()
+    assert status == 1
+    _assert_one_error_line(err, "(python3 -m emfast predict MODEL DATA)")

@@ -6,11 +6,16 @@ of components K (and per covariance type), scores each fit once, and returns a
 and a plot of AIC and BIC against K.
 """
 
+from __future__ import annotations
+
 import math
 import time
+from collections.abc import Iterable
 from numbers import Integral
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 CRITERIA = ("bic", "aic")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -34,13 +39,13 @@ _TEXT_COLUMNS = {"covariance_type", "converged"}
 
 
 def select_n_components(
-    X,
-    n_components=range(1, 7),
+    X: ArrayLike,
+    n_components: int | Iterable[int] = range(1, 7),
     *,
-    criterion="bic",
-    covariance_type="full",
-    **params,
-):
+    criterion: Literal["bic", "aic"] = "bic",
+    covariance_type: str | Iterable[str] = "full",
+    **params: Any,
+) -> SelectionResult:
     """Fit a Gaussian mixture for each number of components; keep the best.
 
     One :class:`~emfast.GaussianMixture` is fitted per number of components K
