@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from emfast import _chunks
+from emfast._numba import serial_blas
 from emfast.mixture._data import RowData
 from emfast.mixture._gaussian_model import GaussianParams, m_step
 from emfast.mixture._gaussian_pass import GaussianStats, gaussian_pass, log_weights
@@ -148,26 +149,27 @@ def fit_missing(
     MissingFit
     """
     data = IncompleteRows(X, sample_weight)
-    params = params_init
-    if params is None:
-        params = initial_params_imputed(
-            data.X,
-            n_components,
-            covariance_type,
-            reg_covar,
-            random_state,
-            data.sample_weight,
-        )
-    offset = nk_offset(data.all_rows)
     history = []
     converged = False
-    for _ in range(max_iter):
-        stats = data.e_step(params, covariance_type)
-        history.append(stats.log_norm / stats.weight_sum)
-        params = m_step(stats, covariance_type, reg_covar, data.dtype, offset)
-        if len(history) > 1 and abs(history[-1] - history[-2]) < tol:
-            converged = True
-            break
+    with serial_blas():  # idle BLAS threads would take the cores from the kernels
+        params = params_init
+        if params is None:
+            params = initial_params_imputed(
+                data.X,
+                n_components,
+                covariance_type,
+                reg_covar,
+                random_state,
+                data.sample_weight,
+            )
+        offset = nk_offset(data.all_rows)
+        for _ in range(max_iter):
+            stats = data.e_step(params, covariance_type)
+            history.append(stats.log_norm / stats.weight_sum)
+            params = m_step(stats, covariance_type, reg_covar, data.dtype, offset)
+            if len(history) > 1 and abs(history[-1] - history[-2]) < tol:
+                converged = True
+                break
     return MissingFit(params, history, converged)
 
 
