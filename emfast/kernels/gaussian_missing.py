@@ -51,14 +51,14 @@ Model.__doc__ = """Mixture parameters in kernel layout (float64).
 
 ``log_w[k]``; ``means_t[l, k]``; ``prec_t[l, j, k] = U_k[l, j]``, the
 upper-triangular Cholesky factors of the precisions (repeated for tied);
-``precision[f] = U_f U_f^T`` with one matrix per component, or one (tied);
-``log_det_chol[f] = log det U_f``.
+``precision[l, j, f] = (U_f U_f^T)[l, j]`` with one matrix per component, or one
+(tied); ``log_det_chol[f] = log det U_f``.
 """
 
 # per-chunk scratch: feature indices, pattern algebra and one row's terms
 Workspace = namedtuple(
     "Workspace",
-    "obs miss sub work cov regress cond_cov const e y log_prob resp",
+    "obs miss sub work log_det_mm regress cond_cov const e y log_prob resp",
 )
 
 
@@ -81,17 +81,22 @@ def count_missing(X, chunk_rows, counts):
 
 @jit
 def pattern_order(X, rows, lo, hi):
-    """Positions ``lo..hi-1`` of ``rows`` sorted (stably) by missingness pattern."""
+    """Positions ``lo..hi-1`` of ``rows`` ordered by missingness pattern.
+
+    The order within a pattern is that of a deterministic quicksort: it depends
+    on the chunk's data only.
+    """
     n_features = X.shape[1]
     keys = np.empty(hi - lo, dtype=np.int64)
     for t in range(hi - lo):
         x = X[rows[lo + t]]
         key = 0
         for l in range(n_features):
-            key = 2 * key + 1 if x[l] != x[l] else 2 * key
-            key %= _KEY_MODULUS  # 2 * key + 1 < 2**62: no int64 overflow
+            key = 2 * key + (1 if x[l] != x[l] else 0)
+            if key >= _KEY_MODULUS:  # 2 * key + 1 < 2**62: no int64 overflow
+                key -= _KEY_MODULUS
         keys[t] = key
-    return lo + np.argsort(keys, kind="mergesort")
+    return lo + np.argsort(keys)
 
 
 @jit
@@ -109,41 +114,58 @@ def pattern_end(X, rows, order, start):
 
 
 @jit
-def _cholesky_inverse(A, L, inverse, n):
-    """``inverse = A^{-1}`` of SPD ``A[:n, :n]`` through its Cholesky factor ``L``.
+def _cholesky_inverse(A, L, inverse, n, log_det):
+    """``inverse[:n, :n, f] = A[:n, :n, f]^{-1}`` for SPD matrices ``A[..., f]``.
 
-    Returns ``log det A``. ``L`` is left holding ``L^{-1}`` (lower triangular).
-    A non-positive pivot (a precision that is not positive definite in
-    floating point) gives nan.
+    Cholesky factors ``L`` (lower), then ``L^{-1}`` in place, then
+    ``L^{-T} L^{-1}``, with the matrix axis ``f`` innermost so that every step
+    vectorises across components. ``log_det[f]`` gets ``log det A[..., f]``. A
+    non-positive pivot (a precision that is not positive definite in floating
+    point) gives nan.
     """
-    log_det = 0.0
+    n_f = A.shape[2]
+    for f in range(n_f):
+        log_det[f] = 0.0
     for j in range(n):
-        pivot = A[j, j]
+        for f in range(n_f):
+            L[j, j, f] = A[j, j, f]
         for p in range(j):
-            pivot -= L[j, p] * L[j, p]
-        root = math.sqrt(pivot) if pivot > 0.0 else np.nan
-        L[j, j] = root
-        log_det += 2.0 * math.log(root)
+            for f in range(n_f):
+                L[j, j, f] -= L[j, p, f] * L[j, p, f]
+        for f in range(n_f):
+            pivot = L[j, j, f]
+            root = math.sqrt(pivot) if pivot > 0.0 else np.nan
+            L[j, j, f] = root
+            log_det[f] += 2.0 * math.log(root)
         for i in range(j + 1, n):
-            value = A[i, j]
+            for f in range(n_f):
+                L[i, j, f] = A[i, j, f]
             for p in range(j):
-                value -= L[i, p] * L[j, p]
-            L[i, j] = value / root
-    for j in range(n):  # L^{-1} in place, column by column from the left
-        L[j, j] = 1.0 / L[j, j]
+                for f in range(n_f):
+                    L[i, j, f] -= L[i, p, f] * L[j, p, f]
+            for f in range(n_f):
+                L[i, j, f] /= L[j, j, f]
+    # L^{-1} column by column from the left; ``inverse`` holds the partial sums
+    for j in range(n):
+        for f in range(n_f):
+            L[j, j, f] = 1.0 / L[j, j, f]
         for i in range(j + 1, n):
-            value = 0.0
+            for f in range(n_f):
+                inverse[i, j, f] = 0.0
             for p in range(j, i):
-                value -= L[i, p] * L[p, j]
-            L[i, j] = value / L[i, i]
+                for f in range(n_f):
+                    inverse[i, j, f] -= L[i, p, f] * L[p, j, f]
+            for f in range(n_f):
+                L[i, j, f] = inverse[i, j, f] / L[i, i, f]
     for a in range(n):  # A^{-1} = L^{-T} L^{-1}
         for b in range(a, n):
-            value = 0.0
+            for f in range(n_f):
+                inverse[a, b, f] = 0.0
             for p in range(b, n):
-                value += L[p, a] * L[p, b]
-            inverse[a, b] = value
-            inverse[b, a] = value
-    return log_det
+                for f in range(n_f):
+                    inverse[a, b, f] += L[p, a, f] * L[p, b, f]
+            for f in range(n_f):
+                inverse[b, a, f] = inverse[a, b, f]
 
 
 @jit
@@ -156,10 +178,12 @@ def pattern_setup(x, model, ws):
     weight plus the log normaliser of the observed marginal. Returns
     ``(n_obs, n_miss)``.
     """
-    log_w, log_det_chol, precision = model.log_w, model.log_det_chol, model.precision
-    obs, miss, regress, cond_cov, cov = ws.obs, ws.miss, ws.regress, ws.cond_cov, ws.cov
+    precision = model.precision
+    obs, miss, sub = ws.obs, ws.miss, ws.sub
+    regress, cond_cov, log_det_mm = ws.regress, ws.cond_cov, ws.log_det_mm
     n_features = x.shape[0]
-    n_components = log_w.shape[0]
+    n_components = model.log_w.shape[0]
+    n_factors = precision.shape[2]
     n_obs = 0
     n_miss = 0
     for l in range(n_features):
@@ -169,33 +193,31 @@ def pattern_setup(x, model, ws):
         else:
             obs[n_obs] = l
             n_obs += 1
-    n_factors = precision.shape[0]
-    for f in range(n_factors):
-        P = precision[f]
-        for a in range(n_miss):
+    for a in range(n_miss):
+        for a2 in range(n_miss):
+            for f in range(n_factors):
+                sub[a, a2, f] = precision[miss[a], miss[a2], f]
+    _cholesky_inverse(sub, ws.work, cond_cov, n_miss, log_det_mm)
+    for a in range(n_miss):
+        for b in range(n_obs):
+            for f in range(n_factors):
+                regress[a, b, f] = 0.0
             for a2 in range(n_miss):
-                ws.sub[a, a2] = P[miss[a], miss[a2]]
-        log_det_mm = _cholesky_inverse(ws.sub, ws.work, cov, n_miss)
+                for f in range(n_factors):
+                    regress[a, b, f] += (
+                        cond_cov[a, a2, f] * precision[miss[a2], obs[b], f]
+                    )
+    for k in range(n_components):
+        f = k if n_factors > 1 else 0
+        const = model.log_w[k] + model.log_det_chol[f] - n_obs * _HALF_LOG_2PI
+        ws.const[k] = const - 0.5 * log_det_mm[f]
+    if n_factors == 1:  # tied: every component shares the algebra
         for a in range(n_miss):
-            for a2 in range(n_miss):
-                cond_cov[a, a2, f] = cov[a, a2]
-            for b in range(n_obs):
-                value = 0.0
+            for k in range(1, n_components):
                 for a2 in range(n_miss):
-                    value += cov[a, a2] * P[miss[a2], obs[b]]
-                regress[a, b, f] = value
-        for k in range(n_components):
-            if n_factors == 1 or k == f:
-                const = log_w[k] + log_det_chol[f] - n_obs * _HALF_LOG_2PI
-                ws.const[k] = const - 0.5 * log_det_mm
-    if n_factors > 1:
-        return n_obs, n_miss
-    for k in range(1, n_components):  # tied: every component shares the algebra
-        for a in range(n_miss):
-            for a2 in range(n_miss):
-                cond_cov[a, a2, k] = cond_cov[a, a2, 0]
-            for b in range(n_obs):
-                regress[a, b, k] = regress[a, b, 0]
+                    cond_cov[a, a2, k] = cond_cov[a, a2, 0]
+                for b in range(n_obs):
+                    regress[a, b, k] = regress[a, b, 0]
     return n_obs, n_miss
 
 
@@ -238,14 +260,14 @@ def completed_log_prob(x, n_obs, n_miss, model, ws):
 
 
 @jit
-def _workspace(n_features, n_components):
-    D, K = n_features, n_components
+def _workspace(n_features, n_components, n_factors):
+    D, K, F = n_features, n_components, n_factors
     return Workspace(
         np.empty(D, dtype=np.int64),
         np.empty(D, dtype=np.int64),
-        np.empty((D, D)),
-        np.zeros((D, D)),
-        np.empty((D, D)),
+        np.empty((D, D, F)),
+        np.zeros((D, D, F)),
+        np.empty(F),
         np.empty((D, D, K)),
         np.empty((D, D, K)),
         np.empty(K),
@@ -268,7 +290,7 @@ def stats(X, rows, bounds, sample_weight, model, ll, nk, s1, s2):
     n_features, n_components = model.means_t.shape
     weighted = sample_weight.shape[0] > 0
     for c in prange(ll.shape[0]):
-        ws = _workspace(n_features, n_components)
+        ws = _workspace(n_features, n_components, model.precision.shape[2])
         e, resp = ws.e, ws.resp
         r_e = np.empty((n_features, n_components))
         r_pattern = np.empty(n_components)
@@ -324,7 +346,7 @@ def score(X, rows, bounds, model, log_norm, labels, resp):
     n_features, n_components = model.means_t.shape
     want_resp = resp.shape[0] > 0
     for c in prange(bounds.shape[0] - 1):
-        ws = _workspace(n_features, n_components)
+        ws = _workspace(n_features, n_components, model.precision.shape[2])
         order = pattern_order(X, rows, bounds[c], bounds[c + 1])
         start = 0
         while start < order.shape[0]:
@@ -349,7 +371,7 @@ def impute(X, rows, bounds, model, out, log_norm):
     """
     n_features, n_components = model.means_t.shape
     for c in prange(bounds.shape[0] - 1):
-        ws = _workspace(n_features, n_components)
+        ws = _workspace(n_features, n_components, model.precision.shape[2])
         order = pattern_order(X, rows, bounds[c], bounds[c + 1])
         start = 0
         while start < order.shape[0]:

@@ -109,7 +109,11 @@ def kernel_args(params, covariance_type, dtype):
         if covariance_type == "tied":
             prec_t = np.repeat(prec_t, n_components, axis=2)
         model = gaussian_missing.Model(
-            log_w, means_t, np.ascontiguousarray(prec_t), precision, log_det_chol
+            log_w,
+            means_t,
+            np.ascontiguousarray(prec_t),
+            np.ascontiguousarray(precision.transpose(1, 2, 0)),
+            log_det_chol,
         )
     else:
         if covariance_type == "spherical":
