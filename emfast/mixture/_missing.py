@@ -89,8 +89,11 @@ class MissingStats(NamedTuple):
     s1: np.ndarray
     s2: np.ndarray
 
-    def __add__(self, other):
-        return MissingStats(*(a + b for a, b in zip(self, other)))
+
+def sum_missing_stats(parts):
+    """Elementwise sum of :class:`MissingStats` of disjoint rows, in order."""
+    parts = list(parts)
+    return MissingStats(*(sum(values[1:], values[0]) for values in zip(*parts)))
 
 
 def kernel_args(params, covariance_type, dtype):

@@ -28,6 +28,7 @@ from emfast.mixture._missing import (
     incomplete_rows,
     kernel_args,
     merge_with_complete,
+    sum_missing_stats,
     to_gaussian_stats,
 )
 from emfast.mixture._weights import nk_offset
@@ -79,7 +80,7 @@ class IncompleteRows:
         if self.rows.size == 0:  # no NaN: exactly the complete-data pass
             return complete
         args = kernel_args(params, covariance_type, self.dtype)
-        missing = None
+        parts = []
         for start, stop in _chunks.iter_blocks(self.X.shape[0]):
             lo, hi = np.searchsorted(self.rows, [start, stop])
             if lo == hi:
@@ -87,10 +88,9 @@ class IncompleteRows:
             w_block = (
                 None if self.sample_weight is None else self.sample_weight[start:stop]
             )
-            part = block_stats(
-                self.X[start:stop], w_block, args, self.rows[lo:hi] - start
-            )
-            missing = part if missing is None else missing + part
+            rows = self.rows[lo:hi] - start
+            parts.append(block_stats(self.X[start:stop], w_block, args, rows))
+        missing = sum_missing_stats(parts)
         if complete is None:
             return to_gaussian_stats(
                 missing, args.centers, self.weight_sum, covariance_type
