@@ -1,0 +1,427 @@
+"""Gaussian mixtures on rows with missing values (NaN): statistics, scores, imputation.
+
+Incomplete-data EM (Ghahramani and Jordan, 1994) needs, for each row with NaN,
+the density of its observed coordinates and the expected sufficient statistics
+given them. The kernels (:mod:`emfast.kernels.gaussian_missing` for full and
+tied covariances, :mod:`emfast.kernels.gaussian_missing_diag` for diagonal and
+spherical ones) do that for a *listed subset* of the rows of a block; complete
+rows are left to the complete-data kernels, so that data without NaN follow the
+complete-data path bit for bit.
+
+Routing for a caller (an EM pass over blocks):
+
+1. ``rows = incomplete_rows(X_block, first_row)``: the rows with a NaN (raises
+   for a row without an observed value or with an infinity);
+2. the complete rows ``X_block[complete]`` (a compacted copy: the GEMM kernel
+   multiplies even zero responsibilities by the row, so a NaN row with zero
+   weight would still poison its sums) go through the existing pass;
+3. ``block_stats(X_block, w_block, args, rows)`` gives the :class:`MissingStats`
+   of the listed rows; ``args = kernel_args(params, covariance_type, dtype)`` is
+   built once per pass (small arrays, broadcastable to Dask workers);
+4. :func:`merge_with_complete` adds them to the complete rows'
+   :class:`~emfast.mixture._gaussian_pass.GaussianStats` (or
+   :func:`to_gaussian_stats` when no row is complete), which
+   :func:`~emfast.mixture._gaussian_update.estimate_gaussian_parameters` takes
+   as they are.
+
+Statistics are centred on the means rounded to the data dtype, as in
+:func:`~emfast.mixture._gaussian_pass.gaussian_pass`, so both parts share
+``centers``. The scoring (:func:`missing_score`) and :func:`impute` functions
+route complete rows themselves.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from emfast import _chunks
+from emfast.kernels import gaussian_missing, gaussian_missing_diag
+from emfast.mixture._data import symmetrise_upper
+from emfast.mixture._gaussian_pass import (
+    GaussianStats,
+    as_dtype_values,
+    gaussian_score,
+    log_weights,
+)
+
+_NO_WEIGHTS = np.empty(0)
+
+
+class MissingArgs(NamedTuple):
+    """Parameters in kernel layout for one pass (float64, small).
+
+    ``model`` is the ``Model`` of :attr:`kernels`:
+    :mod:`~emfast.kernels.gaussian_missing` (full, tied) or
+    :mod:`~emfast.kernels.gaussian_missing_diag` (diag, spherical); ``centers``
+    are the means the statistics are centred on (rounded to the data dtype).
+    """
+
+    covariance_type: str
+    centers: np.ndarray
+    model: tuple
+
+    @property
+    def kernels(self):
+        if self.covariance_type in ("full", "tied"):
+            return gaussian_missing
+        return gaussian_missing_diag
+
+
+class MissingStats(NamedTuple):
+    """Expected sufficient statistics of the incomplete rows of a pass.
+
+    Attributes
+    ----------
+    log_norm : float
+        ``sum w log p(x_o)``.
+    nk : ndarray (n_components,)
+        ``sum r``.
+    s1 : ndarray (n_components, n_features)
+        ``sum r E[x - center]``.
+    s2 : ndarray
+        ``sum r E[(x - center)(x - center)^T]``, conditional covariance of the
+        missing coordinates included: (n_components, n_features, n_features)
+        for full and tied, its diagonal (n_components, n_features) otherwise.
+    """
+
+    log_norm: float
+    nk: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+
+
+def sum_missing_stats(parts):
+    """Elementwise sum of :class:`MissingStats` of disjoint rows, in order."""
+    parts = list(parts)
+    return MissingStats(*(sum(values[1:], values[0]) for values in zip(*parts)))
+
+
+def kernel_args(params, covariance_type, dtype):
+    """:class:`MissingArgs` of ``params`` (a ``GaussianParams``) for ``dtype`` data."""
+    means = np.asarray(params.means, dtype=np.float64)
+    n_components = means.shape[0]
+    centers = as_dtype_values(means, dtype)
+    means_t = np.ascontiguousarray(centers.T)
+    log_w = log_weights(params.weights)
+    chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        factors = chol if covariance_type == "full" else chol[None]
+        precision = factors @ factors.transpose(0, 2, 1)
+        log_det_chol = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+        prec_t = factors.transpose(1, 2, 0)
+        if covariance_type == "tied":
+            prec_t = np.repeat(prec_t, n_components, axis=2)
+        model = gaussian_missing.Model(
+            log_w,
+            means_t,
+            np.ascontiguousarray(prec_t),
+            np.ascontiguousarray(precision.transpose(1, 2, 0)),
+            log_det_chol,
+        )
+    else:
+        if covariance_type == "spherical":
+            chol = np.broadcast_to(chol[:, None], means.shape)
+        prec_t = np.ascontiguousarray((chol**2).T)
+        half_log_prec_t = np.ascontiguousarray(np.log(chol).T)
+        model = gaussian_missing_diag.Model(log_w, means_t, prec_t, half_log_prec_t)
+    return MissingArgs(covariance_type, centers, model)
+
+
+def missing_counts(X, first_row=0):
+    """Number of NaN per row of ``X``; raises if a row cannot be used.
+
+    Parameters
+    ----------
+    X : ndarray of float32 or float64, C-contiguous
+    first_row : int
+        Index of ``X[0]`` among the user's rows (for messages).
+
+    Raises
+    ------
+    ValueError
+        For a row with an infinity, or with no observed value.
+    """
+    counts = np.empty(X.shape[0], dtype=np.int64)
+    gaussian_missing.count_missing(X, _chunks.CHUNK_ROWS, counts)
+    bad = np.flatnonzero((counts < 0) | (counts == X.shape[1]))
+    if bad.size:
+        i = bad[0]
+        if counts[i] < 0:
+            raise ValueError(
+                f"Input X contains infinity (row {first_row + i}); only NaN marks "
+                "a missing value."
+            )
+        raise ValueError(
+            f"row {first_row + i} has no observed value (every entry is NaN): it "
+            "says nothing about the mixture; drop it."
+        )
+    return counts
+
+
+def incomplete_rows(X, first_row=0):
+    """Sorted indices of the rows of ``X`` with at least one NaN (validated)."""
+    return np.flatnonzero(missing_counts(X, first_row)).astype(np.int64)
+
+
+def chunk_bounds(rows, n_rows):
+    """``bounds[c]:bounds[c + 1]``: the positions in ``rows`` of chunk ``c``."""
+    edges = np.arange(_chunks.n_chunks(n_rows) + 1) * _chunks.CHUNK_ROWS
+    return np.searchsorted(rows, edges).astype(np.int64)
+
+
+def block_stats(X_block, w_block, args, rows):
+    """:class:`MissingStats` of the listed rows of one block.
+
+    Parameters
+    ----------
+    X_block : ndarray (n_rows, n_features), C-contiguous float32 or float64
+    w_block : ndarray (n_rows,) of float64, or empty for unit weights
+    args : MissingArgs
+    rows : ndarray of int64
+        Sorted row indices within the block (rows with NaN; complete rows are
+        accepted too and give their complete-data statistics).
+
+    Returns
+    -------
+    MissingStats
+        Per-chunk sums added in chunk order (independent of the thread count).
+    """
+    n_rows, n_features = X_block.shape
+    n_components = args.centers.shape[0]
+    D, K = n_features, n_components
+    n_chunks = _chunks.n_chunks(n_rows)
+    s2_shape = (D, D, K) if args.covariance_type in ("full", "tied") else (D, K)
+    ll = np.empty(n_chunks)
+    nk = np.empty((n_chunks, K))
+    s1 = np.empty((n_chunks, D, K))
+    s2 = np.empty((n_chunks, *s2_shape))
+    w_block = _NO_WEIGHTS if w_block is None else w_block
+    args.kernels.stats(
+        X_block,
+        rows,
+        chunk_bounds(rows, n_rows),
+        w_block,
+        args.model,
+        ll,
+        nk,
+        s1,
+        s2,
+    )
+    s2 = s2.sum(axis=0)
+    if len(s2_shape) == 3:
+        s2 = symmetrise_upper(s2.transpose(2, 0, 1))
+    else:
+        s2 = s2.T.copy()
+    return MissingStats(float(ll.sum()), nk.sum(axis=0), s1.sum(axis=0).T.copy(), s2)
+
+
+def missing_pass(X_block, w_block, params, covariance_type, rows=None):
+    """:class:`MissingStats` of the rows of ``X_block`` with NaN under ``params``.
+
+    ``rows`` lists the rows to use (sorted block indices); default: every row
+    with a NaN. Use :func:`block_stats` with prepared :func:`kernel_args` when
+    the same parameters serve many blocks.
+    """
+    X_block = np.ascontiguousarray(X_block)
+    if rows is None:
+        rows = incomplete_rows(X_block)
+    args = kernel_args(params, covariance_type, X_block.dtype)
+    return block_stats(X_block, w_block, args, np.asarray(rows, dtype=np.int64))
+
+
+def to_gaussian_stats(missing, centers, weight_sum, covariance_type):
+    """:class:`GaussianStats` of incomplete rows alone, for the existing M-step.
+
+    Tied covariances take the per-component scatter (the M-step's
+    initialisation branch: pooled scatter = sum of the components' scatters
+    plus ``deficit``, zero here).
+    """
+    stats = GaussianStats(
+        centers=centers,
+        log_norm=missing.log_norm,
+        weight_sum=weight_sum,
+        nk=missing.nk,
+        s1=missing.s1,
+        s2=missing.s2,
+    )
+    if covariance_type == "tied":
+        n_features = centers.shape[1]
+        stats.deficit = np.zeros((n_features, n_features))
+    return stats
+
+
+def tied_scatter(missing, centers, shift):
+    """``sum_k sum r E[(x - shift)(x - shift)^T]`` of incomplete rows (D x D).
+
+    The tied M-step of an EM pass takes the total scatter of the rows about
+    ``shift`` and removes the between-component part itself; this is the
+    incomplete rows' share of it, from their per-component moments about
+    ``centers``: ``s2_k + s1_k a_k^T + a_k s1_k^T + R_k a_k a_k^T`` with
+    ``a_k = center_k - shift``.
+    """
+    offsets = centers - shift
+    cross = missing.s1.T @ offsets
+    return missing.s2.sum(axis=0) + cross + cross.T + (offsets.T * missing.nk) @ offsets
+
+
+def merge_with_complete(complete, missing, covariance_type):
+    """Statistics of all rows: the complete rows' pass plus the incomplete ones.
+
+    Parameters
+    ----------
+    complete : GaussianStats
+        From :func:`~emfast.mixture._gaussian_pass.gaussian_pass` over the
+        complete rows (tied: with their scatter about ``complete.shift``), with
+        the same means; its ``weight_sum`` is replaced by the caller if needed.
+    missing : MissingStats
+    covariance_type : str
+
+    Returns
+    -------
+    GaussianStats
+    """
+    merged = GaussianStats(
+        centers=complete.centers,
+        log_norm=complete.log_norm + missing.log_norm,
+        weight_sum=complete.weight_sum,
+        nk=complete.nk + missing.nk,
+        s1=complete.s1 + missing.s1,
+    )
+    if covariance_type == "tied":
+        merged.shift = complete.shift
+        merged.scatter = complete.scatter + tied_scatter(
+            missing, complete.centers, complete.shift
+        )
+    else:
+        merged.s2 = complete.s2 + missing.s2
+    return merged
+
+
+def missing_score(X, params, covariance_type, want_resp=False):
+    """Per-row ``log p(x_o)``, most probable component and optional posteriors.
+
+    Complete rows go through
+    :func:`~emfast.mixture._gaussian_pass.gaussian_score` (so data without NaN
+    give its results exactly), rows with NaN through the missing-value kernels.
+
+    Returns
+    -------
+    log_norm : ndarray (n_samples,) of X.dtype
+    labels : ndarray (n_samples,) of intp
+    resp : ndarray (n_samples, n_components) of X.dtype, or None
+    """
+    X = np.ascontiguousarray(X)
+    rows = incomplete_rows(X)
+    score_params = (
+        log_weights(params.weights),
+        params.means,
+        params.precisions_cholesky,
+    )
+    if rows.size == 0:
+        return gaussian_score(X, score_params, covariance_type, want_resp)
+    n_samples = X.shape[0]
+    n_components = len(params.weights)
+    log_norm = np.empty(n_samples, dtype=X.dtype)
+    labels = np.empty(n_samples, dtype=np.intp)
+    resp = np.empty((n_samples, n_components), dtype=X.dtype) if want_resp else None
+    complete = np.ones(n_samples, dtype=bool)
+    complete[rows] = False
+    if complete.any():
+        part = gaussian_score(X[complete], score_params, covariance_type, want_resp)
+        log_norm[complete], labels[complete] = part[0], part[1]
+        if want_resp:
+            resp[complete] = part[2]
+
+    args = kernel_args(params, covariance_type, X.dtype)
+    part_log_norm = np.empty(rows.size, dtype=X.dtype)
+    part_labels = np.empty(rows.size, dtype=np.intp)
+    part_resp = np.empty((rows.size if want_resp else 0, n_components), dtype=X.dtype)
+    args.kernels.score(
+        X,
+        rows,
+        chunk_bounds(rows, n_samples),
+        args.model,
+        part_log_norm,
+        part_labels,
+        part_resp,
+    )
+    far = np.flatnonzero(part_log_norm == -np.inf)
+    if far.size:
+        far_resp, _ = far_row_terms(X[rows[far]], params, covariance_type)
+        part_labels[far] = far_resp.argmax(axis=1)
+        if want_resp:
+            part_resp[far] = far_resp
+    log_norm[rows], labels[rows] = part_log_norm, part_labels
+    if want_resp:
+        resp[rows] = part_resp
+    return log_norm, labels, resp
+
+
+def impute(X, params, covariance_type):
+    """``X`` with each NaN replaced by its conditional expectation under the mixture.
+
+    The value is ``sum_k p(k | x_o) E[x_m | x_o, k]``. Returns a new array of
+    ``X``'s dtype; complete rows are copied unchanged.
+    """
+    X = np.ascontiguousarray(X)
+    rows = incomplete_rows(X)
+    out = X.copy()
+    if rows.size == 0:
+        return out
+    args = kernel_args(params, covariance_type, X.dtype)
+    log_norm = np.empty(rows.size)
+    args.kernels.impute(
+        X, rows, chunk_bounds(rows, X.shape[0]), args.model, out, log_norm
+    )
+    far = np.flatnonzero(log_norm == -np.inf)
+    if far.size:
+        far_rows = X[rows[far]]
+        far_resp, cond_means = far_row_terms(far_rows, params, covariance_type)
+        values = np.einsum("rk,rkd->rd", far_resp, cond_means)
+        missing = np.isnan(far_rows)
+        out[rows[far]] = np.where(missing, values, far_rows)
+    return out
+
+
+def far_row_terms(X_far, params, covariance_type):
+    """Posteriors and conditional means of rows whose densities all underflow.
+
+    Their posterior has a limit: all mass on the components with the smallest
+    Mahalanobis distance of the observed coordinates (weights and determinants
+    are finite next to it). Distances are compared after dividing the offsets by
+    their largest entry, so they do not overflow. Plain numpy, row by row: such
+    rows are rare.
+
+    Returns
+    -------
+    resp : ndarray (n_rows, n_components)
+    cond_means : ndarray (n_rows, n_components, n_features)
+        ``E[x | x_o, k]`` (observed coordinates as given).
+    """
+    means = np.asarray(params.means, dtype=np.float64)
+    n_components, n_features = means.shape
+    covs = np.asarray(params.covariances, dtype=np.float64)
+    if covariance_type == "tied":
+        covs = np.broadcast_to(covs, (n_components, n_features, n_features))
+    elif covariance_type == "diag":
+        covs = np.array([np.diag(c) for c in covs])
+    elif covariance_type == "spherical":
+        covs = covs[:, None, None] * np.eye(n_features)
+    X_far = np.asarray(X_far, dtype=np.float64)
+    resp = np.zeros((len(X_far), n_components))
+    cond_means = np.empty((len(X_far), n_components, n_features))
+    for r, x in enumerate(X_far):
+        o = ~np.isnan(x)
+        diff = x[o] - means[:, o]  # (n_components, n_observed)
+        scaled = diff / np.abs(diff).max()
+        distances = np.empty(n_components)
+        for k in range(n_components):
+            cov_oo = covs[k][np.ix_(o, o)]
+            distances[k] = scaled[k] @ np.linalg.solve(cov_oo, scaled[k])
+            cond_means[r, k] = x
+            cond_means[r, k, ~o] = means[k, ~o] + covs[k][np.ix_(~o, o)] @ (
+                np.linalg.solve(cov_oo, diff[k])
+            )
+        nearest = distances == distances.min()
+        resp[r] = nearest / nearest.sum()
+    return resp, cond_means
