@@ -184,11 +184,12 @@ def predict_proba_interval(model, X, level=0.9, n_draws=1000, random_state=None)
     quantile.
 
     Memory: rows are processed in chunks whose probabilities under all draws,
-    ``n_draws x rows x n_components`` float64, take at most
+    ``rows x n_components x n_draws`` float64, take at most
     :data:`BUFFER_BYTES` (or one row's ``8 n_draws n_components`` bytes when
-    that is larger); they are sorted in place for the quantiles. The draws are
-    kept if they take at most :data:`BUFFER_BYTES`, else drawn again batch by
-    batch for each chunk (the same draws: each batch has its own generator).
+    that is larger), and are sorted in place for the quantiles; scoring one
+    batch of draws takes at most as much again. The draws are kept if they
+    take at most :data:`BUFFER_BYTES`, else drawn again batch by batch for each
+    chunk (the same draws: each batch has its own generator).
 
     Parameters
     ----------
@@ -229,7 +230,8 @@ def predict_proba_interval(model, X, level=0.9, n_draws=1000, random_state=None)
     with serial_blas():
         for start in range(0, n_samples, chunk_rows):
             rows = slice(start, min(start + chunk_rows, n_samples))
-            proba = np.empty((n_draws, rows.stop - rows.start, n_components))
+            # draws on the last axis: contiguous for the mean and the sort
+            proba = np.empty((rows.stop - rows.start, n_components, n_draws))
             first = 0
             for index, (size, seed) in enumerate(batches):
                 draws = kept[index] if keep_draws else _draw(posterior, size, seed)
@@ -237,16 +239,16 @@ def predict_proba_interval(model, X, level=0.9, n_draws=1000, random_state=None)
                     X[rows],
                     draws,
                     posterior.covariance_type,
-                    proba[first : first + size],
+                    proba[:, :, first : first + size],
                 )
                 first += size
-            mean[rows] = proba.mean(axis=0)
-            proba.sort(axis=0)
+            mean[rows] = proba.mean(axis=2)
+            proba.sort(axis=2)
             lower[rows] = _sorted_quantile(proba, tail)
             upper[rows] = _sorted_quantile(proba, 1.0 - tail)
             # the mean lies within the range of the draws; rounding of the sum
             # may put it one unit in the last place outside
-            np.clip(mean[rows], proba[0], proba[-1], out=mean[rows])
+            np.clip(mean[rows], proba[..., 0], proba[..., -1], out=mean[rows])
     return mean, lower, upper
 
 
@@ -270,7 +272,7 @@ def _batches(posterior, n_draws, random_state):
 
 
 def _membership(X, draws, covariance_type, out):
-    """``out[s] = p(k | X, draw s)`` for each draw of a batch, in float64.
+    """``out[:, k, s] = p(k | X, draw s)`` for each draw of a batch (float64).
 
     One kernel call scores the batch: its draws' components side by side, as
     one mixture of ``n_draws x n_components`` components, whose posteriors are
@@ -293,10 +295,11 @@ def _membership(X, draws, covariance_type, out):
     stacked_type = "full" if covariance_type == "tied" else covariance_type
     resp = gaussian_score(X, stacked, stacked_type, want_resp=True)[2]
     resp = resp.reshape(X.shape[0], n_draws, n_components)
-    shares = resp.sum(axis=2, keepdims=True)
+    shares = resp @ np.ones(n_components)  # a product: fast over a short axis
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[...] = (resp / shares).transpose(1, 0, 2)
-    redo = np.flatnonzero((shares[..., 0] < SMALLEST_SHARE).any(axis=1))
+        resp /= shares[..., None]
+    out[...] = resp.transpose(0, 2, 1)
+    redo = np.flatnonzero((shares < SMALLEST_SHARE).any(axis=1))
     if redo.size:
         for s in range(n_draws):
             params = (
@@ -304,18 +307,18 @@ def _membership(X, draws, covariance_type, out):
                 draws.means[s],
                 draws.precisions_cholesky[s],
             )
-            out[s, redo] = gaussian_score(X[redo], params, covariance_type, True)[2]
+            out[redo, :, s] = gaussian_score(X[redo], params, covariance_type, True)[2]
 
 
 def _sorted_quantile(sorted_values, q):
-    """``numpy.quantile(values, q, axis=0)`` ('linear') of values sorted on axis 0."""
-    position = (sorted_values.shape[0] - 1) * q
-    below = min(int(math.floor(position)), sorted_values.shape[0] - 1)
-    above = min(below + 1, sorted_values.shape[0] - 1)
-    fraction = position - below
-    return sorted_values[below] + fraction * (
-        sorted_values[above] - sorted_values[below]
-    )
+    """``numpy.quantile(values, q, axis=-1)`` ('linear') of values sorted on
+    their last axis."""
+    last = sorted_values.shape[-1] - 1
+    position = last * q
+    below = min(int(math.floor(position)), last)
+    above = min(below + 1, last)
+    low, high = sorted_values[..., below], sorted_values[..., above]
+    return low + (position - below) * (high - low)
 
 
 # ------------------------------------------------------------------ the draws
