@@ -23,13 +23,15 @@ precisions_``):
   the family of scikit-learn's E-step and bound.
 - 'tied': one ``Lambda ~ Wishart(nu, W)``, ``W = precisions_ / nu``, shared by
   every component in a draw (the model has one precision matrix); ``mu_k ~
-  Normal(m_k, (beta_k Lambda)^-1)``. scikit-learn's tied update counts the
-  data once per component's share (``nu = nu_0 + N / K``), so this posterior
-  is wider than a pooled conjugate update would give; it is the fitted one.
+  Normal(m_k, (beta_k Lambda)^-1)``. scikit-learn's tied update weighs the
+  pooled data by ``1 / K`` (``nu = nu_0 + N / K``, the pooled scatter divided
+  by K), so this posterior is wider than a pooled conjugate update would
+  give; it is the fitted one.
 - 'diag': independent ``lambda_kd ~ Gamma(nu_k / 2, rate nu_k C_kd / 2)`` and
   ``mu_kd ~ Normal(m_kd, 1 / (beta_k lambda_kd))``. scikit-learn's update of
   ``(nu_k, C_kd)`` is exactly the conjugate Normal-Gamma update of each
-  feature with a ``Gamma(nu_0 / 2, rate C_0d / 2)`` prior, hence this family;
+  feature with a ``Gamma(nu_0 / 2, rate C_0d / 2)`` prior (``reg_covar``
+  aside), hence this family;
   its E-step takes ``E[log lambda_kd]`` with the Wishart's digamma of
   ``(nu_k - d) / 2`` instead of ``nu_k / 2`` (a difference of about
   ``d / nu_k``), the means of the precisions agree exactly.
