@@ -31,7 +31,7 @@ from emfast import BayesianGaussianMixture, GaussianMixture  # noqa: E402
 from emfast.datasets import load_wine_tutorial  # noqa: E402
 
 # membership intervals from draws of the variational posterior
-from emfast.mixture._posterior_draws import predict_proba_interval  # noqa: E402
+
 
 NEW_BOTTLES = np.array([[1.6, 2.9], [4.2, 1.5], [2.5, 2.2]])
 COLOURS = ["tab:blue", "tab:orange"]
@@ -61,8 +61,8 @@ def membership_intervals(X, rows, reference_means, n_draws):
         order = [1, 0]
     summary = {"proba": bgm.predict_proba(rows)[:, order[0]]}
     for level in LEVELS:
-        mean, lower, upper = predict_proba_interval(
-            bgm, rows, level=level, n_draws=n_draws, random_state=0
+        mean, lower, upper = bgm.predict_proba_interval(
+            rows, level=level, n_draws=n_draws, random_state=0
         )
         summary["mean"] = mean[:, order[0]]
         summary[level] = (lower[:, order[0]], upper[:, order[0]])

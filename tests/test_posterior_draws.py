@@ -15,9 +15,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.mixture import BayesianGaussianMixture as SkBayesianGaussianMixture
 
 from emfast.datasets import load_wine_tutorial
-from emfast.mixture import _posterior_draws
-from emfast.mixture._posterior_draws import predict_proba_interval, sample_posterior
-from emfast.mixture.bayesian import BayesianGaussianMixture
+from emfast.mixture.bayesian import BayesianGaussianMixture, _posterior_draws
+from emfast.mixture.bayesian._posterior_draws import (
+    predict_proba_interval,
+    sample_posterior,
+)
 from tests.reference import e_step
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
@@ -396,3 +398,18 @@ def test_wine_bottles_intervals_nest_contain_the_mean_and_narrow(rng):
     )
     ratio = (upper_big - lower_big)[ON_THE_FENCE, 0] / width[ON_THE_FENCE, 0]
     assert ratio < 0.6
+
+
+def test_methods_are_the_module_functions(rng):
+    X = rng.normal(size=(120, 2)) + np.repeat([[0.0, 0.0], [4.0, 4.0]], 60, axis=0)
+    bgm = BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
+    by_method = bgm.predict_proba_interval(X[:5], level=0.8, n_draws=50, random_state=3)
+    by_function = predict_proba_interval(
+        bgm, X[:5], level=0.8, n_draws=50, random_state=3
+    )
+    for ours, theirs in zip(by_method, by_function):
+        np.testing.assert_array_equal(ours, theirs)
+    draws = bgm.sample_posterior(7, random_state=1)
+    again = sample_posterior(bgm, 7, random_state=1)
+    for ours, theirs in zip(draws, again):
+        np.testing.assert_array_equal(ours, theirs)

@@ -6,6 +6,7 @@ from emfast import _sklearn
 from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture._engine.init import DenseResp, initial_resp
 from emfast.mixture._engine.weights import nk_offset
+from emfast.mixture.bayesian import _posterior_draws
 from emfast.mixture.bayesian._family import VariationalContext, VariationalFamily
 from emfast.mixture.bayesian._priors import Priors
 from emfast.rows import ArrayRows, Rows
@@ -201,6 +202,79 @@ class BayesianGaussianMixture(MixtureEstimator):
             mean_prior=self.mean_prior,
             degrees_of_freedom_prior=self.degrees_of_freedom_prior,
             covariance_prior=self.covariance_prior,
+        )
+
+    # ------------------------------------------- uncertainty of the fit
+    def sample_posterior(self, n_draws, random_state=None):
+        """Draw mixture parameters from the fitted variational posterior.
+
+        Weights from the Dirichlet (or the stick-breaking Betas of the
+        Dirichlet process), precisions from the Wishart of each component
+        (tied: one shared Wishart; diag and spherical: Gammas per feature or
+        per component), means from the Normal given each precision draw.
+
+        Parameters
+        ----------
+        n_draws : int
+            Number of draws (>= 1).
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        draws : PosteriorDraws
+            ``weights`` (n_draws, n_components), ``log_weights`` (the same in
+            logs: tiny weights underflow), ``means`` (n_draws, n_components,
+            n_features) and ``precisions_cholesky`` (``precisions_cholesky_``'s
+            layout with a leading n_draws axis), float64.
+        """
+        return _posterior_draws.sample_posterior(self, n_draws, random_state)
+
+    def predict_proba_interval(self, X, level=0.9, n_draws=1000, random_state=None):
+        """Membership probabilities with an equal-tailed posterior interval.
+
+        The posterior membership probabilities of each row are computed under
+        ``n_draws`` parameter draws of :meth:`sample_posterior` with the
+        chunked Gaussian kernels; their mean and their ``(1 - level) / 2`` and
+        ``(1 + level) / 2`` quantiles are returned. With the same integer
+        ``random_state``, intervals of higher levels contain those of lower
+        levels, and they narrow as the training data grow. The mean lies
+        within the range of the draws but, for a probability near 0 or 1 whose
+        draws are skewed, not always inside an equal-tailed interval. Memory
+        is bounded (rows are processed in chunks, see
+        :func:`emfast.mixture.bayesian._posterior_draws.predict_proba_interval`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+        level : float, default=0.9
+            Probability mass of the interval, in (0, 1].
+        n_draws : int, default=1000
+            Number of parameter draws.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        mean, lower, upper : ndarray of shape (n_samples, n_components)
+            The mean membership probabilities (they sum to one over the
+            components) and the interval bounds, float64.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from emfast import BayesianGaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(4, 1, (100, 2))])
+        >>> bgm = BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
+        >>> mean, lower, upper = bgm.predict_proba_interval([[2.0, 2.0]],
+        ...                                                 random_state=0)
+        >>> bool(np.all((lower <= upper) & (lower >= 0) & (upper <= 1)))
+        True
+        """
+        return _posterior_draws.predict_proba_interval(
+            self, X, level=level, n_draws=n_draws, random_state=random_state
         )
 
     # scikit-learn's private hooks, for code (and tests) that call them

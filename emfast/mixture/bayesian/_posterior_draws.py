@@ -66,7 +66,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from emfast._numba import serial_blas
 from emfast._validation import validate_rows
-from emfast.mixture._gaussian_pass import gaussian_score
+from emfast.mixture.gaussian._pass import gaussian_score
 
 DRAW_BATCH = 256  # draws per generator (fewer when one draw is large)
 DRAW_BATCH_BYTES = 32 * 2**20  # bound on the arrays of one batch of draws
