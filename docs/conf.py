@@ -42,6 +42,9 @@ templates_path = ["_templates"]
 autosummary_generate = True
 autosummary_imported_members = False
 autodoc_default_options = {"member-order": "bysource"}
+# numpydoc's Parameters sections give the types; the hints would expand
+# ArrayLike and DTypeLike into long unions in every signature
+autodoc_typehints = "none"
 # numpydoc renders the docstrings; the class template lists the methods itself,
 # so numpydoc's own member tables (which would need a stub page per method) are
 # turned off.
