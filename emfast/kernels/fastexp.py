@@ -23,13 +23,22 @@ parts of ``n ln2``: the relative error then grows to about ``|x| * 3e-17``
 (2e-14 at ``x = -700``), still far below what EM results can show.
 
 Under ``NUMBA_DISABLE_JIT=1`` :func:`exp_nonpositive` is ``math.exp``.
+
+:func:`log_nonnegative` is the matching ``log`` (float64) for the per-row
+log-sum-exp ``max + log(sum)``: ``x = 2^e m`` with ``m`` in
+``[sqrt(1/2), sqrt(2))`` read from the bits (``e`` as a float through the same
+``2^52`` trick, again without a conversion instruction AVX2 lacks), then
+``log m = 2 atanh(s)``, ``s = (m - 1) / (m + 1)``, ``|s| <= 0.172``, by its odd
+series to ``s^21`` (relative error <= 3e-16), and ``log x = e ln2 + log m``.
+``log(0) = -inf``; subnormal, infinite and NaN inputs are not handled (the sums
+of exponentials it serves are 0 or at least 1).
 """
 
 import math
 
 import numpy as np
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93145751953125e-1
@@ -48,6 +57,11 @@ _EXPONENT_BIAS32 = np.float32(2.0**23 + 127.0)
 def exp_nonpositive(x):
     """``exp(x)`` for ``x <= 0`` (numba: vectorisable polynomial; Python: math.exp)."""
     return math.exp(x)
+
+
+def log_nonnegative(x):
+    """``log(x)`` for ``x = 0`` or normal ``x > 0`` (numba: vectorisable polynomial)."""
+    return math.log(x) if x > 0.0 else -math.inf
 
 
 @intrinsic
@@ -127,6 +141,47 @@ def _exp32(x):
     return p * _float32_from_bits(
         _bits_of_float32(n + _EXPONENT_BIAS32) << np.int32(23)
     )
+
+
+_MANTISSA_BITS = (1 << 52) - 1
+_ONE_BITS = 1023 << 52
+_TWO_52_BITS = 0x4330000000000000  # the bits of 2^52
+_SQRT2 = 1.4142135623730951
+_LN2_HI64 = 6.93147180369123816490e-01  # ln 2 to 32 bits: e * _LN2_HI64 is exact
+_LN2_LO64 = 1.90821492927058770002e-10
+
+
+@register_jitable
+def _log64(x):
+    bits = _bits_of_float64(x)
+    m = _float64_from_bits((bits & _MANTISSA_BITS) | _ONE_BITS)  # in [1, 2)
+    # the biased exponent as a float: the low bits of 2^52 + exponent
+    e = _float64_from_bits((bits >> 52) | _TWO_52_BITS) - (2.0**52 + 1023.0)
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    e = e + 1.0 if big else e
+    s = (m - 1.0) / (m + 1.0)
+    z = s * s
+    p = 2.0 / 21.0
+    p = p * z + 2.0 / 19.0
+    p = p * z + 2.0 / 17.0
+    p = p * z + 2.0 / 15.0
+    p = p * z + 2.0 / 13.0
+    p = p * z + 2.0 / 11.0
+    p = p * z + 2.0 / 9.0
+    p = p * z + 2.0 / 7.0
+    p = p * z + 2.0 / 5.0
+    p = p * z + 2.0 / 3.0
+    log_m = s * (2.0 + p * z)
+    result = e * _LN2_HI64 + (log_m + e * _LN2_LO64)
+    return result if x > 0.0 else -np.inf
+
+
+@overload(log_nonnegative, inline="always")
+def _log_nonnegative_overload(x):
+    if isinstance(x, types.Float):
+        return lambda x: _log64(np.float64(x))
+    return None
 
 
 @overload(exp_nonpositive, inline="always")

@@ -2,16 +2,19 @@
 
 The covariance type and the shape decide the kernel:
 
-- ``full`` with few features: the component-innermost loop kernel
-  (:mod:`emfast.kernels.gaussian_full`), bound by ``exp`` and by
-  D(D+1)/2 x K multiply-adds per row for the Mahalanobis terms and as many for
-  the scatter;
-- ``full`` with many features (or very few components): the GEMM kernel
+- ``full`` with few features: the tile kernel
+  (:mod:`emfast.kernels.gaussian_full_tile`), vectorised across rows;
+- ``full`` with many features: the GEMM kernel
   (:mod:`emfast.kernels.gaussian_full_gemm`), bound by BLAS;
-- ``tied``: one triangular product per row (:mod:`emfast.kernels.gaussian_tied`);
-- ``diag`` and ``spherical``: :mod:`emfast.kernels.gaussian_diag`.
+- ``tied``: one triangular product per row, then D multiply-adds per row and
+  component (:mod:`emfast.kernels.gaussian_tied_tile`);
+- ``diag`` and ``spherical``: :mod:`emfast.kernels.gaussian_diag_tile`.
 
-All parameters are converted to the data dtype with the component axis last.
+Tile kernels are compiled for each number of features up to
+:data:`TILE_MAX_FEATURES`; beyond it diagonal and tied covariances use the
+one-row-at-a-time loop kernels (:mod:`emfast.kernels.gaussian_diag`,
+:mod:`emfast.kernels.gaussian_tied`). All parameters are converted to the data
+dtype.
 """
 
 import math
@@ -21,21 +24,28 @@ import numpy as np
 
 from emfast.kernels import (
     gaussian_diag,
-    gaussian_full,
+    gaussian_diag_tile,
     gaussian_full_gemm,
+    gaussian_full_tile,
     gaussian_tied,
+    gaussian_tied_tile,
 )
+from emfast.mixture._data import symmetrise_upper
 
+TILE_MAX_FEATURES = 16
 # GEMM pays off from this many features. One pass, N = 1e6, 2 threads, float64,
 # loop vs GEMM kernel (s): D=2 K=16 0.060 vs 0.084, D=4 K=16 0.098 vs 0.102,
 # D=8 K=16 0.227 vs 0.159, D=8 K=64 0.637 vs 0.517, D=32 K=16 2.41 vs 1.08
-GEMM_MIN_FEATURES = 6
+GEMM_MIN_FEATURES = 17
 
 
 class KernelPlan(NamedTuple):
     """A kernel pair with its arguments and the per-chunk shapes of its sums.
 
-    The sums are ``ll``, ``ent``, ``nk``, ``s1`` and (full, diag) ``s2``.
+    The sums are ``ll``, ``ent`` and the kernel's statistics, which
+    ``unpack(*statistics)`` turns into ``(nk, s1, s2)``: ``s1`` of shape
+    (n_components, n_features), ``s2`` per-component full matrices (full), their
+    diagonals (diag) or None (tied).
     """
 
     kind: str
@@ -44,16 +54,60 @@ class KernelPlan(NamedTuple):
     stats_args: tuple
     score_args: tuple
     shapes: list
+    unpack: object
 
 
 def kernel_kind(covariance_type, n_features, n_components):
+    """Name of the kernel that runs ``covariance_type`` at this shape."""
+    tiled = n_features <= TILE_MAX_FEATURES
     if covariance_type == "full":
-        if n_features >= GEMM_MIN_FEATURES:
+        if n_features >= GEMM_MIN_FEATURES or not tiled:
             return "full_gemm"
-        return "full"
+        return "full_tile"
     if covariance_type == "tied":
-        return "tied"
-    return "diag"
+        return "tied_tile" if tiled else "tied"
+    return "diag_tile" if tiled else "diag"
+
+
+def _upper_by_columns(matrices):
+    """``U[0, j], ..., U[j, j]`` for j = 0, 1, ... of each (D, D) matrix."""
+    n_features = matrices.shape[-1]
+    rows, cols = np.triu_indices(n_features)
+    order = np.lexsort((rows, cols))  # column by column, rows within
+    return matrices[..., rows[order], cols[order]]
+
+
+def _unpack_full_tile(sums):
+    n_features = int(round((math.sqrt(8 * sums.shape[1] + 1) - 3) / 2))
+    rows, cols = np.triu_indices(n_features)
+    upper = np.zeros((sums.shape[0], n_features, n_features))
+    upper[:, rows, cols] = sums[:, 1 + n_features :]
+    return (
+        sums[:, 0].copy(),
+        sums[:, 1 : 1 + n_features].copy(),
+        symmetrise_upper(upper),
+    )
+
+
+def _unpack_diag_tile(sums):
+    n_features = (sums.shape[1] - 1) // 2
+    return (
+        sums[:, 0].copy(),
+        sums[:, 1 : 1 + n_features].copy(),
+        sums[:, 1 + n_features :].copy(),
+    )
+
+
+def _unpack_tied_tile(sums):
+    return sums[:, 0].copy(), sums[:, 1:].copy(), None
+
+
+def _unpack_gemm(nk, s1, s2):
+    return nk, s1.T.copy(), 0.5 * (s2 + s2.transpose(0, 2, 1))
+
+
+def _unpack_loop(nk, s1, s2=None):
+    return nk, s1.T.copy(), None if s2 is None else s2.T.copy()
 
 
 def log_det_cholesky(precisions_chol, covariance_type, n_features):
@@ -90,16 +144,18 @@ def plan(log_weights, means, precisions_chol, covariance_type, dtype, shift):
     def cast(a):
         return np.ascontiguousarray(a, dtype=dtype)
 
-    means_t = cast(means.T)
-    if kind == "full":
-        args = (cast(const), means_t, cast(chol.transpose(1, 2, 0)))
+    size = (0,) * D  # its length selects the tile kernels' compiled code
+    if kind == "full_tile":
+        params = np.concatenate([means, _upper_by_columns(chol)], axis=1)
+        args = (size, cast(const), cast(params))
         return KernelPlan(
             kind,
-            gaussian_full.stats,
-            gaussian_full.score,
+            gaussian_full_tile.stats,
+            gaussian_full_tile.score,
             args,
             args,
-            [(), (), (K,), (D, K), (D, D, K)],
+            [(), (), (K, 1 + D * (D + 3) // 2)],
+            _unpack_full_tile,
         )
     if kind == "full_gemm":
         centred = means - shift
@@ -117,11 +173,35 @@ def plan(log_weights, means, precisions_chol, covariance_type, dtype, shift):
             stats_args,
             score_args,
             [(), (), (K,), (D, K), (K, D, D)],
+            _unpack_gemm,
         )
-    if kind == "tied":
-        means_prec_t = ((means - shift) @ chol).T
-        score_args = (cast(shift), cast(const), cast(chol), cast(means_prec_t))
-        stats_args = (cast(shift), cast(const), means_t, cast(chol), cast(means_prec_t))
+    if kind in ("tied_tile", "tied"):
+        offsets = (means - shift) @ chol
+        if kind == "tied_tile":
+            score_args = (
+                size,
+                cast(shift),
+                cast(_upper_by_columns(chol)),
+                cast(const),
+                cast(offsets),
+            )
+            return KernelPlan(
+                kind,
+                gaussian_tied_tile.stats,
+                gaussian_tied_tile.score,
+                (*score_args, cast(means)),
+                score_args,
+                [(), (), (K, 1 + D)],
+                _unpack_tied_tile,
+            )
+        score_args = (cast(shift), cast(const), cast(chol), cast(offsets.T))
+        stats_args = (
+            cast(shift),
+            cast(const),
+            cast(means.T),
+            cast(chol),
+            cast(offsets.T),
+        )
         return KernelPlan(
             kind,
             gaussian_tied.stats,
@@ -129,11 +209,23 @@ def plan(log_weights, means, precisions_chol, covariance_type, dtype, shift):
             stats_args,
             score_args,
             [(), (), (K,), (D, K)],
+            _unpack_loop,
         )
     precisions = chol**2
     if covariance_type == "spherical":
         precisions = np.broadcast_to(precisions[:, None], (K, D))
-    args = (cast(const), means_t, cast(precisions.T))
+    if kind == "diag_tile":
+        args = (size, cast(const), cast(np.concatenate([means, precisions], axis=1)))
+        return KernelPlan(
+            kind,
+            gaussian_diag_tile.stats,
+            gaussian_diag_tile.score,
+            args,
+            args,
+            [(), (), (K, 1 + 2 * D)],
+            _unpack_diag_tile,
+        )
+    args = (cast(const), cast(means.T), cast(precisions.T))
     return KernelPlan(
         kind,
         gaussian_diag.stats,
@@ -141,4 +233,5 @@ def plan(log_weights, means, precisions_chol, covariance_type, dtype, shift):
         args,
         args,
         [(), (), (K,), (D, K), (D, K)],
+        _unpack_loop,
     )

@@ -106,23 +106,19 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
             *out,
         )
 
-    log_norm, resp_log_resp, nk, s1, *rest = data.sum_chunks(run, kernels.shapes)
+    log_norm, resp_log_resp, *sums = data.sum_chunks(run, kernels.shapes)
+    nk, s1, s2 = kernels.unpack(*sums)
     stats = GaussianStats(
         centers=np.asarray(means, dtype=np.float64),
         log_norm=float(log_norm),
         weight_sum=data.weight_sum,
         nk=nk,
-        s1=s1.T.copy(),
+        s1=s1,
+        s2=s2,
         resp_log_resp=float(resp_log_resp) if with_entropy else math.nan,
     )
-    if kernels.kind == "full":
-        stats.s2 = symmetrise_upper(rest[0].transpose(2, 0, 1))
-    elif kernels.kind == "full_gemm":
-        stats.s2 = 0.5 * (rest[0] + rest[0].transpose(0, 2, 1))
-    elif kernels.kind == "tied":
+    if covariance_type == "tied":
         stats.shift, stats.scatter = np.asarray(shift, dtype=np.float64), scatter
-    else:
-        stats.s2 = rest[0].T.copy()
     return stats
 
 
