@@ -1,4 +1,4 @@
-"""Diagonal and spherical kernels on tiles of rows, for up to 16 features.
+"""Diagonal and spherical kernels on tiles of rows, for few features.
 
 The layout of :mod:`emfast.kernels.gaussian_full_tile` with diagonal
 precisions: ``params[k]`` is the mean of component k (D values) then its

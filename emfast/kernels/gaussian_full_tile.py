@@ -1,4 +1,4 @@
-"""Full-covariance kernels on tiles of rows, for up to 16 features.
+"""Full-covariance kernels on tiles of rows, for few features.
 
 Each chunk of rows is processed in tiles (:mod:`emfast.kernels.row_tiles`):
 for every component the log-densities of all the tile's rows, vectorised across
@@ -7,6 +7,11 @@ of the tile; then, for every component, the tile's statistics, summed across
 rows in the data dtype with the sums in registers
 (:func:`~emfast.kernels.unrolled.full_scatter`) and added to the chunk's float64
 sums once per tile.
+
+Each number of features D compiles its own code (straight-line bodies of
+D(D+1)/2 multiply-adds), so compile time grows as D^2: the caller
+(:mod:`emfast.mixture._gaussian_kernels`) uses these kernels for few features
+only.
 
 Parameters in kernel layout:
 

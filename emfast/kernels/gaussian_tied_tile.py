@@ -1,4 +1,4 @@
-"""Tied-covariance kernels on tiles of rows, for up to 16 features.
+"""Tied-covariance kernels on tiles of rows, for few features.
 
 With one precision factor ``U`` the Mahalanobis term of component k is
 ``|(x - c) U - (mu_k - c) U|^2``: each row of a tile is projected once

@@ -32,11 +32,16 @@ from emfast.kernels import (
 )
 from emfast.mixture._data import symmetrise_upper
 
-TILE_MAX_FEATURES = 16
-# GEMM pays off from this many features. One pass, N = 1e6, 2 threads, float64,
-# loop vs GEMM kernel (s): D=2 K=16 0.060 vs 0.084, D=4 K=16 0.098 vs 0.102,
-# D=8 K=16 0.227 vs 0.159, D=8 K=64 0.637 vs 0.517, D=32 K=16 2.41 vs 1.08
-GEMM_MIN_FEATURES = 17
+# Tile or GEMM, measured (benchmarks/switch_point.py) on an Intel Xeon (Sapphire
+# Rapids class, AVX-512, numba target rocketlake), one thread, N = 2e5, float64,
+# best of 7 passes while the machine was shared; ns per row and component, tile vs
+# GEMM, K = 16: D=2 1.95 vs 14.6, D=8 7.4 vs 25.6, D=16 15.8 vs 39.5, D=24 36.8
+# vs 66.3, D=32 62.8 vs 87.6, D=40 112.8 vs 124.2, D=48 156.5 vs 167.7 (K = 4 and
+# 64 alike). The tile kernel leads up to 48 features, but the compile time of its
+# statistics kernel grows as D^2 (per dtype: 13 s at D=24, 24 s at 32, 46 s at
+# 40), so tiles stop at 40 features, beyond which GEMM is within 10 %.
+TILE_MAX_FEATURES = 40
+GEMM_MIN_FEATURES = 41
 
 
 class KernelPlan(NamedTuple):
