@@ -17,6 +17,7 @@ one-row-at-a-time loop kernels (:mod:`emfast.kernels.gaussian_diag`,
 dtype.
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -30,7 +31,6 @@ from emfast.kernels import (
     gaussian_tied,
     gaussian_tied_tile,
 )
-from emfast.mixture._data import symmetrise_upper
 
 # Tile or GEMM, measured (benchmarks/switch_point.py) on an Intel Xeon (Sapphire
 # Rapids class, AVX-512, numba target rocketlake), one thread, N = 2e5, float64,
@@ -74,24 +74,32 @@ def kernel_kind(covariance_type, n_features, n_components):
     return "diag_tile" if tiled else "diag"
 
 
+@functools.cache
+def _upper_triangle(n_features, by_columns):
+    """Row and column indices of the upper triangle, row by row or by columns.
+
+    Cached: small fits call :func:`plan` and the unpacking every iteration.
+    """
+    rows, cols = np.triu_indices(n_features)
+    if by_columns:
+        order = np.lexsort((rows, cols))  # column by column, rows within
+        rows, cols = rows[order], cols[order]
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def _upper_by_columns(matrices):
     """``U[0, j], ..., U[j, j]`` for j = 0, 1, ... of each (D, D) matrix."""
-    n_features = matrices.shape[-1]
-    rows, cols = np.triu_indices(n_features)
-    order = np.lexsort((rows, cols))  # column by column, rows within
-    return matrices[..., rows[order], cols[order]]
+    rows, cols = _upper_triangle(matrices.shape[-1], True)
+    return matrices[..., rows, cols]
 
 
 def _unpack_full_tile(sums):
     n_features = int(round((math.sqrt(8 * sums.shape[1] + 1) - 3) / 2))
-    rows, cols = np.triu_indices(n_features)
-    upper = np.zeros((sums.shape[0], n_features, n_features))
-    upper[:, rows, cols] = sums[:, 1 + n_features :]
-    return (
-        sums[:, 0].copy(),
-        sums[:, 1 : 1 + n_features].copy(),
-        symmetrise_upper(upper),
-    )
+    rows, cols = _upper_triangle(n_features, False)
+    second = np.empty((sums.shape[0], n_features, n_features))
+    second[:, rows, cols] = second[:, cols, rows] = sums[:, 1 + n_features :]
+    return sums[:, 0].copy(), sums[:, 1 : 1 + n_features].copy(), second
 
 
 def _unpack_diag_tile(sums):
