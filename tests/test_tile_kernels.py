@@ -248,3 +248,16 @@ def test_pass_bit_identical_with_one_and_two_threads(rng, covariance_type):
             assert_array_equal(getattr(first, name), getattr(second, name))
     for a, b in zip(first_scores, second_scores):
         assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_negligible_posteriors_change_no_statistic(rng, dtype):
+    """Posteriors cut to 0 below exp(-44) / exp(-665) (they would be subnormal
+    after a product or two) leave the statistics equal to the reference's."""
+    weights = np.full(4, 0.25)
+    # components 10, 30 and 60 standard deviations from the data: log-density
+    # gaps of about -50, -450 and -1800 from the nearest one
+    means = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 30.0], [60.0, 60.0]])
+    chol = np.repeat(np.eye(2)[None], 4, axis=0)
+    X = rng.normal(size=(500, 2)).astype(dtype)
+    _check_pass(X, (weights, means, chol), "full", rtol=RTOL[dtype])

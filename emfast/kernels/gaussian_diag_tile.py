@@ -16,6 +16,7 @@ from emfast.kernels.row_tiles import (
     entropy,
     load_rows,
     log_likelihood,
+    negligible_log,
     posterior,
     workspace,
     write_scores,
@@ -34,6 +35,7 @@ def stats(
         x_tile, weights, top, total, scale, log_prob, resp, log_norm = workspace(
             len(size), n_components, X.dtype
         )
+        floor = negligible_log(X)
         sums_c = sums[c]
         sums_c[:] = 0.0
         ll_c = 0.0
@@ -44,7 +46,7 @@ def stats(
             lanes = load_rows(X, sample_weight, start, stop, x_tile, weights)
             for k in range(n_components):
                 diag_log_prob(size, x_tile, params[k], const[k], lanes, log_prob[k])
-            posterior(log_prob, lanes, weights, top, total, scale, resp)
+            posterior(log_prob, lanes, weights, top, total, scale, resp, floor)
             ll_c += log_likelihood(top, total, lanes, weights, log_norm)
             if with_entropy:
                 ent_c += entropy(log_prob, resp, lanes, log_norm)
@@ -70,7 +72,7 @@ def score(X, size, const, params, chunk_rows, log_norm, labels, resp):
             lanes = load_rows(X, unit_weights, start, stop, x_tile, weights)
             for k in range(n_components):
                 diag_log_prob(size, x_tile, params[k], const[k], lanes, log_prob[k])
-            posterior(log_prob, lanes, weights, top, total, scale, resp_tile)
+            posterior(log_prob, lanes, weights, top, total, scale, resp_tile, -np.inf)
             log_likelihood(top, total, lanes, weights, log_norm_tile)
             write_scores(
                 start,

@@ -24,6 +24,7 @@ from emfast.kernels.row_tiles import (
     entropy,
     load_rows,
     log_likelihood,
+    negligible_log,
     posterior,
     workspace,
     write_scores,
@@ -64,6 +65,7 @@ def stats(
             len(size), n_components, X.dtype
         )
         projected = np.empty_like(x_tile)
+        floor = negligible_log(X)
         sums_c = sums[c]
         sums_c[:] = 0.0
         ll_c = 0.0
@@ -83,7 +85,7 @@ def stats(
                 projected,
                 log_prob,
             )
-            posterior(log_prob, lanes, weights, top, total, scale, resp)
+            posterior(log_prob, lanes, weights, top, total, scale, resp, floor)
             ll_c += log_likelihood(top, total, lanes, weights, log_norm)
             if with_entropy:
                 ent_c += entropy(log_prob, resp, lanes, log_norm)
@@ -121,7 +123,7 @@ def score(
                 projected,
                 log_prob,
             )
-            posterior(log_prob, lanes, weights, top, total, scale, resp_tile)
+            posterior(log_prob, lanes, weights, top, total, scale, resp_tile, -np.inf)
             log_likelihood(top, total, lanes, weights, log_norm_tile)
             write_scores(
                 start,
