@@ -59,6 +59,17 @@ def exp_nonpositive(x):
     return math.exp(x)
 
 
+def exp_in_range(x):
+    """``exp(x)`` for ``lowest_exp_argument(x) <= x <= 0``, without the check
+    for underflow (callers have cut smaller arguments already)."""
+    return math.exp(x)
+
+
+def lowest_exp_argument(like):
+    """The smallest argument :func:`exp_nonpositive` does not round to 0."""
+    return float(_UNDERFLOW32) if like.dtype == np.float32 else _UNDERFLOW64
+
+
 def log_nonnegative(x):
     """``log(x)`` for ``x = 0`` or normal ``x > 0`` (numba: vectorisable polynomial)."""
     return math.log(x) if x > 0.0 else -math.inf
@@ -107,6 +118,11 @@ def _float32_from_bits(typingctx, bits):
 def _exp64(x):
     if x < _UNDERFLOW64:
         return 0.0
+    return _exp64_in_range(x)
+
+
+@register_jitable
+def _exp64_in_range(x):
     n = np.floor(x * _LOG2E + 0.5)  # a float: no int conversion (see above)
     r = x - n * _LN2_HI - n * _LN2_LO
     p = 1.0 / 479001600.0
@@ -128,6 +144,11 @@ def _exp64(x):
 def _exp32(x):
     if x < _UNDERFLOW32:
         return np.float32(0.0)
+    return _exp32_in_range(x)
+
+
+@register_jitable
+def _exp32_in_range(x):
     n = np.floor(x * _LOG2E_32 + np.float32(0.5))
     r = x - n * _LN2_HI_32 - n * _LN2_LO_32
     p = np.float32(1.0 / 5040.0)
@@ -191,3 +212,18 @@ def _exp_nonpositive_overload(x):
     if isinstance(x, types.Float):
         return _exp64
     return None
+
+
+@overload(exp_in_range, inline="always")
+def _exp_in_range_overload(x):
+    if x == types.float32:
+        return _exp32_in_range
+    if isinstance(x, types.Float):
+        return _exp64_in_range
+    return None
+
+
+@overload(lowest_exp_argument, inline="always")
+def _lowest_exp_argument_overload(like):
+    value = like.dtype(_UNDERFLOW32 if like.dtype == types.float32 else _UNDERFLOW64)
+    return lambda like: value

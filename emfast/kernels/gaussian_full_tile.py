@@ -30,6 +30,7 @@ l <= j (the upper triangle row by row)]``.
 import numpy as np
 
 from emfast._numba import jit, prange
+from emfast.kernels.fastexp import lowest_exp_argument
 from emfast.kernels.row_tiles import (
     TILE_ROWS,
     entropy,
@@ -90,6 +91,7 @@ def score(X, size, const, params, chunk_rows, log_norm, labels, resp):
     n_samples = X.shape[0]
     n_components = const.shape[0]
     unit_weights = np.empty(0, dtype=X.dtype)
+    lowest = lowest_exp_argument(X)  # every posterior counts
     for c in prange((n_samples + chunk_rows - 1) // chunk_rows):
         x_tile, weights, top, total, scale, log_prob, resp_tile, log_norm_tile = (
             workspace(len(size), n_components, X.dtype)
@@ -100,7 +102,7 @@ def score(X, size, const, params, chunk_rows, log_norm, labels, resp):
             lanes = load_rows(X, unit_weights, start, stop, x_tile, weights)
             for k in range(n_components):
                 full_log_prob(size, x_tile, params[k], const[k], lanes, log_prob[k])
-            posterior(log_prob, lanes, weights, top, total, scale, resp_tile, -np.inf)
+            posterior(log_prob, lanes, weights, top, total, scale, resp_tile, lowest)
             log_likelihood(top, total, lanes, weights, log_norm_tile)
             write_scores(
                 start,

@@ -19,6 +19,7 @@ scatter is the total scatter about ``c`` (once per fit, by
 import numpy as np
 
 from emfast._numba import jit, prange
+from emfast.kernels.fastexp import lowest_exp_argument
 from emfast.kernels.row_tiles import (
     TILE_ROWS,
     entropy,
@@ -103,6 +104,7 @@ def score(
     n_samples = X.shape[0]
     n_components = const.shape[0]
     unit_weights = np.empty(0, dtype=X.dtype)
+    lowest = lowest_exp_argument(X)  # every posterior counts
     for c in prange((n_samples + chunk_rows - 1) // chunk_rows):
         x_tile, weights, top, total, scale, log_prob, resp_tile, log_norm_tile = (
             workspace(len(size), n_components, X.dtype)
@@ -123,7 +125,7 @@ def score(
                 projected,
                 log_prob,
             )
-            posterior(log_prob, lanes, weights, top, total, scale, resp_tile, -np.inf)
+            posterior(log_prob, lanes, weights, top, total, scale, resp_tile, lowest)
             log_likelihood(top, total, lanes, weights, log_norm_tile)
             write_scores(
                 start,

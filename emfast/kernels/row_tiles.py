@@ -22,7 +22,7 @@ from numba.extending import overload
 
 from emfast._numba import jit
 from emfast.kernels.accumulate import cast_like
-from emfast.kernels.fastexp import exp_nonpositive, log_nonnegative
+from emfast.kernels.fastexp import exp_in_range, log_nonnegative
 
 TILE_ROWS = 256
 LANE_MULTIPLE = 16
@@ -107,8 +107,10 @@ def posterior(log_prob, lanes, weights, top, total, scale, resp, log_floor):
 
     Leaves ``top[t] = max_k log_prob[k, t]`` and ``total[t] = sum_k exp(log_prob[k,
     t] - top[t])``, the two parts of the row's log-sum-exp (``scale`` is scratch).
-    Terms with ``log_prob - top < log_floor`` count as 0 (see
-    :func:`negligible_log`; ``-inf`` keeps every term). When every entry of a
+    Terms with ``log_prob - top < log_floor`` count as 0: ``log_floor`` is
+    :func:`negligible_log` in a fit, and at least
+    :func:`~emfast.kernels.fastexp.lowest_exp_argument` (below which ``exp``
+    rounds to 0) when every term counts. When every entry of a
     row is -inf (all densities underflowed) ``top`` is 0, ``total`` is 0 and the
     row's posteriors are 0.
     """
@@ -126,7 +128,7 @@ def posterior(log_prob, lanes, weights, top, total, scale, resp, log_floor):
     for k in range(n_components):
         for t in range(lanes):
             shifted = log_prob[k, t] - top[t]
-            e = exp_nonpositive(shifted) if shifted >= floor else zero
+            e = exp_in_range(shifted) if shifted >= floor else zero
             resp[k, t] = e
             total[t] += e
     for t in range(lanes):
