@@ -261,3 +261,27 @@ def test_negligible_posteriors_change_no_statistic(rng, dtype):
     chol = np.repeat(np.eye(2)[None], 4, axis=0)
     X = rng.normal(size=(500, 2)).astype(dtype)
     _check_pass(X, (weights, means, chol), "full", rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_labels_alone_equal_labels_with_log_norm(rng, covariance_type):
+    """``predict``'s path (no exponentials) labels rows as the full scoring does,
+    far rows included."""
+    params = reference.random_params(rng, 4, 3, covariance_type)
+    X = reference.sample_mixture(rng, 600, *params, covariance_type)
+    X[[5, 400]] = [1e200, -1e200, 0.0]
+    log_params = (np.log(params[0]), *params[1:])
+    log_norm, labels, _ = gaussian_score(X, log_params, covariance_type)
+    no_log_norm, labels_alone, _ = gaussian_score(
+        X, log_params, covariance_type, want_log_norm=False
+    )
+    assert no_log_norm is None
+    assert_array_equal(labels_alone, labels)
+    assert np.all(labels >= 0) and np.all(log_norm[[5, 400]] == -np.inf)
+    wlp = reference.weighted_log_prob(
+        np.delete(X, [5, 400], axis=0), *params, covariance_type
+    )
+    ordered = np.sort(wlp, axis=1)
+    confident = ordered[:, -1] - ordered[:, -2] > 1e-6
+    near_labels = np.delete(labels, [5, 400])
+    assert_array_equal(near_labels[confident], wlp.argmax(axis=1)[confident])

@@ -19,6 +19,7 @@ from emfast.kernels.row_tiles import (
     log_likelihood,
     negligible_log,
     posterior,
+    score_tile,
     workspace,
     write_scores,
 )
@@ -59,11 +60,17 @@ def stats(
 
 @jit(parallel=True)
 def score(X, size, const, params, chunk_rows, log_norm, labels, resp):
-    """Per-row ``log p(x)``, most probable component and optional posteriors."""
+    """Per-row ``log p(x)``, most probable component and optional posteriors.
+
+    ``log_norm`` (n_samples,) and ``resp`` (n_samples, n_components) may be
+    empty (not wanted; with both empty no exponential is computed). ``labels``
+    is -1 for rows whose densities all underflow.
+    """
     n_samples = X.shape[0]
     n_components = const.shape[0]
     unit_weights = np.empty(0, dtype=X.dtype)
     lowest = lowest_exp_argument(X)  # every posterior counts
+    need_exp = log_norm.shape[0] > 0 or resp.shape[0] > 0
     for c in prange((n_samples + chunk_rows - 1) // chunk_rows):
         x_tile, weights, top, total, scale, log_prob, resp_tile, log_norm_tile = (
             workspace(len(size), n_components, X.dtype)
@@ -74,15 +81,24 @@ def score(X, size, const, params, chunk_rows, log_norm, labels, resp):
             lanes = load_rows(X, unit_weights, start, stop, x_tile, weights)
             for k in range(n_components):
                 diag_log_prob(size, x_tile, params[k], const[k], lanes, log_prob[k])
-            posterior(log_prob, lanes, weights, top, total, scale, resp_tile, lowest)
-            log_likelihood(top, total, lanes, weights, log_norm_tile)
+            score_tile(
+                log_prob,
+                lanes,
+                need_exp,
+                lowest,
+                weights,
+                top,
+                total,
+                scale,
+                resp_tile,
+                log_norm_tile,
+            )
             write_scores(
                 start,
                 stop,
                 log_prob,
                 top,
                 resp_tile,
-                lanes,
                 log_norm_tile,
                 log_norm,
                 labels,

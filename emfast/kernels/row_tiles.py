@@ -101,6 +101,16 @@ def _negligible_log_overload(like):
     return lambda like: value
 
 
+@jit
+def row_maxima(log_prob, lanes, top):
+    """``top[t] = max_k log_prob[k, t]`` (-inf when every entry is -inf)."""
+    for t in range(lanes):
+        top[t] = log_prob[0, t]
+    for k in range(1, log_prob.shape[0]):
+        for t in range(lanes):
+            top[t] = max(top[t], log_prob[k, t])
+
+
 @jit(fastmath=_CONTRACT)
 def posterior(log_prob, lanes, weights, top, total, scale, resp, log_floor):
     """``resp[k, t] = w_t exp(log_prob[k, t]) / sum_j exp(log_prob[j, t])``.
@@ -117,11 +127,7 @@ def posterior(log_prob, lanes, weights, top, total, scale, resp, log_floor):
     n_components = log_prob.shape[0]
     zero = cast_like(0.0, resp)  # float64 constants would promote float32 loops
     floor = cast_like(log_floor, resp)
-    for t in range(lanes):
-        top[t] = log_prob[0, t]
-    for k in range(1, n_components):
-        for t in range(lanes):
-            top[t] = max(top[t], log_prob[k, t])
+    row_maxima(log_prob, lanes, top)
     for t in range(lanes):
         top[t] = top[t] if top[t] > -np.inf else zero
         total[t] = zero
@@ -165,24 +171,48 @@ def entropy(log_prob, resp, lanes, log_norm):
 
 
 @jit
+def score_tile(
+    log_prob, lanes, need_exp, lowest, weights, top, total, scale, resp, log_norm
+):
+    """Posteriors and ``log_norm`` of a scored tile, or (``need_exp`` False, for
+    labels alone) no exponentials and the row maxima in ``log_norm``.
+
+    Either way ``log_norm[t]`` is -inf exactly when every density of row t
+    underflowed.
+    """
+    if need_exp:
+        posterior(log_prob, lanes, weights, top, total, scale, resp, lowest)
+        log_likelihood(top, total, lanes, weights, log_norm)
+    else:
+        row_maxima(log_prob, lanes, top)
+        for t in range(lanes):
+            log_norm[t] = top[t]
+
+
+@jit
 def write_scores(
-    start, stop, log_prob, top, resp, lanes, log_norm_lanes, log_norm, labels, resp_out
+    start, stop, log_prob, top, resp, log_norm_lanes, log_norm, labels, resp_out
 ):
     """Store a tile's per-row results at rows ``[start, stop)`` of the outputs.
 
-    ``labels`` gets the first component of largest ``log_prob`` (rows whose
-    densities all underflowed get 0; the caller replaces them); ``resp_out`` is
-    written unless it is empty.
+    ``labels`` gets the first component of largest ``log_prob``, or -1 for rows
+    whose densities all underflowed (the caller gives them their limit);
+    ``log_norm`` and ``resp_out`` are written unless they are empty.
     """
     n_components = log_prob.shape[0]
     n_rows = stop - start
     for t in range(n_rows):
-        log_norm[start + t] = log_norm_lanes[t]
-        labels[start + t] = 0
+        labels[start + t] = -1
     for k in range(n_components - 1, -1, -1):
         for t in range(n_rows):
             if log_prob[k, t] == top[t]:
                 labels[start + t] = k
+    for t in range(n_rows):
+        if log_norm_lanes[t] == -np.inf:
+            labels[start + t] = -1
+    if log_norm.shape[0] > 0:
+        for t in range(n_rows):
+            log_norm[start + t] = log_norm_lanes[t]
     if resp_out.shape[0] > 0:
         for t in range(n_rows):
             for k in range(n_components):

@@ -122,15 +122,16 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
     return stats
 
 
-def gaussian_score(X, params, covariance_type, want_resp=False):
+def gaussian_score(X, params, covariance_type, want_resp=False, want_log_norm=True):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
 
     ``params`` is ``(log_weights, means, precisions_chol)`` as for
-    :func:`gaussian_pass`.
+    :func:`gaussian_pass`. Without ``want_log_norm`` or ``want_resp`` (labels
+    alone, for ``predict``) the tile kernels compute no exponentials.
 
     Returns
     -------
-    log_norm : ndarray (n_samples,) of X.dtype
+    log_norm : ndarray (n_samples,) of X.dtype, or None
     labels : ndarray (n_samples,) of intp
     resp : ndarray (n_samples, n_components) of X.dtype, or None
     """
@@ -139,11 +140,14 @@ def gaussian_score(X, params, covariance_type, want_resp=False):
     n_components = means.shape[0]
     shift = np.asarray(means, dtype=np.float64).mean(axis=0)
     kernels = plan(log_w, means, precisions_chol, covariance_type, X.dtype, shift)
-    log_norm = np.empty(n_samples, dtype=X.dtype)
+    tiled = kernels.kind.endswith("_tile")
+    with_log_norm = want_log_norm or not tiled  # other kernels always fill it
+    log_norm = np.empty(n_samples if with_log_norm else 0, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
     kernels.score(X, *kernels.score_args, _chunks.CHUNK_ROWS, log_norm, labels, resp)
-    overflow = np.flatnonzero(log_norm == -np.inf)
+    # rows whose densities all underflowed: labelled -1 by tile kernels
+    overflow = np.flatnonzero(labels < 0 if tiled else log_norm == -np.inf)
     if overflow.size:
         limit = _far_row_posteriors(
             X[overflow], means, precisions_chol, covariance_type
@@ -151,7 +155,11 @@ def gaussian_score(X, params, covariance_type, want_resp=False):
         labels[overflow] = limit.argmax(axis=1)
         if want_resp:
             resp[overflow] = limit
-    return log_norm, labels, (resp if want_resp else None)
+    return (
+        log_norm if want_log_norm else None,
+        labels,
+        resp if want_resp else None,
+    )
 
 
 def _far_row_posteriors(X_far, means, precisions_chol, covariance_type):
