@@ -83,7 +83,7 @@ def matmul_gflops(dtype, size=2000, repeats=3):
     return 2 * size**3 / best / 1e9
 
 
-def measure(cases, n_iter, repeats, with_sklearn):
+def measure(cases, n_iter, repeats, with_sklearn, best=False):
     """Rows of the roofline table for ``cases`` (in this process's mode)."""
     from benchmarks.compare import iteration_seconds, make_problem
 
@@ -95,10 +95,12 @@ def measure(cases, n_iter, repeats, with_sklearn):
         theirs = float("nan")
         if with_sklearn:
             theirs, _ = iteration_seconds(
-                "scikit-learn", X, n_components, start, n_iter, repeats
+                "scikit-learn", X, n_components, start, n_iter, repeats, best
             )
         matmul = matmul_gflops(dtype)
-        ours, _ = iteration_seconds("emfast", X, n_components, start, n_iter, repeats)
+        ours, _ = iteration_seconds(
+            "emfast", X, n_components, start, n_iter, repeats, best
+        )
         flops = pass_flops(n_features, n_components, covariance_type)
         gflops = flops * n_samples * n_components / ours / 1e9
         rows.append(
@@ -157,6 +159,9 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument(
+        "--best", action="store_true", help="fastest runs instead of medians"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -166,7 +171,9 @@ def main(argv=None):
     else:
         cases = QUICK_CASES if args.quick else STANDARD_CASES
     if args.child:
-        rows = measure(cases, args.iterations, args.repeats, not args.no_sklearn)
+        rows = measure(
+            cases, args.iterations, args.repeats, not args.no_sklearn, args.best
+        )
         result = {"mode": args.child, "machine": _machine.describe(), "rows": rows}
         print(json.dumps(result))
         return
