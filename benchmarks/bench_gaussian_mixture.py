@@ -1,14 +1,23 @@
 """asv benchmarks of emfast.GaussianMixture (speed, peak memory, import, compile).
 
 Data come from a fixed seed in ``setup``; a warm-up call compiles the kernels
-before anything is timed (compile time has its own benchmark). Sizes are kept so
-that a full run stays within minutes on 2 cores; the side-by-side ratios against
-scikit-learn at N = 1e6 live in benchmarks/compare.py.
+before anything is timed (compile time has its own benchmark). Every timed EM
+iteration starts from the same state: ``setup`` keeps a model one iteration in,
+and each call refits a copy of it warm-started for one more iteration (so a
+model is never walked further from call to call, which let a component collapse
+in a long run). Sizes are kept so that a full run stays within minutes on 2
+cores; the side-by-side ratios against scikit-learn at N = 1e6 live in
+benchmarks/compare.py and benchmarks/roofline.py.
 """
 
+import copy
 import warnings
 
+import numpy as np
+
 from emfast import GaussianMixture
+from emfast.mixture.gaussian._pass import gaussian_pass
+from emfast.rows import ArrayRows
 
 from .compare import make_problem
 
@@ -21,6 +30,24 @@ def _fit(X, n_components, start, max_iter):
         return GaussianMixture(n_components, max_iter=max_iter, **start).fit(X)
 
 
+def _one_iteration_model(X, n_components, start):
+    """A model one iteration in, set to run exactly one more on its next fit.
+
+    Its fit compiles the kernels, on all of ``X``: a slice of a few rows per
+    component can leave a component too few rows for a covariance (D = 32,
+    K = 64 with 1000 rows did).
+    """
+    model = _fit(X, n_components, start, 1)
+    return model.set_params(warm_start=True, max_iter=1)
+
+
+def _one_more_iteration(model, X):
+    """Fit a copy of ``model``: the same starting state on every call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return copy.deepcopy(model).fit(X)
+
+
 class EMIteration:
     """Time of one EM iteration (a fused pass + M-step), full covariance."""
 
@@ -29,16 +56,11 @@ class EMIteration:
     timeout = 300
 
     def setup(self, n_samples, n_features, n_components, dtype):
-        self.X, self.start = make_problem(n_samples, n_features, n_components, "full",
-                                      dtype)
-        _fit(self.X[:1000], n_components, self.start, 1)  # compile
-        self.model = _fit(self.X, n_components, self.start, 1)
-        self.model.set_params(warm_start=True, max_iter=1)
+        self.X, start = make_problem(n_samples, n_features, n_components, "full", dtype)
+        self.model = _one_iteration_model(self.X, n_components, start)
 
     def time_em_iteration(self, n_samples, n_features, n_components, dtype):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.model.fit(self.X)
+        _one_more_iteration(self.model, self.X)
 
 
 class CovarianceTypes:
@@ -48,21 +70,72 @@ class CovarianceTypes:
     param_names = ["covariance_type", "dtype"]
 
     def setup(self, covariance_type, dtype):
-        self.X, self.start = make_problem(100_000, 8, 16, covariance_type, dtype)
-        _fit(self.X[:1000], 16, self.start, 1)
-        self.model = _fit(self.X, 16, self.start, 1)
-        self.model.set_params(warm_start=True, max_iter=1)
+        self.X, start = make_problem(100_000, 8, 16, covariance_type, dtype)
+        self.model = _one_iteration_model(self.X, 16, start)
 
     def time_em_iteration(self, covariance_type, dtype):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.model.fit(self.X)
+        _one_more_iteration(self.model, self.X)
 
     def time_predict_proba(self, covariance_type, dtype):
         self.model.predict_proba(self.X)
 
     def time_score_samples(self, covariance_type, dtype):
         self.model.score_samples(self.X)
+
+
+class KernelPass:
+    """One fused pass alone (E-step and statistics), N = 1e5.
+
+    Full covariance up to 16 features runs the tile kernel, 32 features the
+    GEMM kernel; diag, spherical and tied run their tile kernels at D = 8.
+    """
+
+    params = (
+        ["full-2", "full-8", "full-16", "full-32", "diag-8", "spherical-8", "tied-8"],
+        [16, 64],
+        ["float64", "float32"],
+    )
+    param_names = ["kernel", "n_components", "dtype"]
+    timeout = 300
+
+    def setup(self, kernel, n_components, dtype):
+        covariance_type, n_features = kernel.split("-")
+        X, start = make_problem(
+            100_000, int(n_features), n_components, covariance_type, dtype
+        )
+        precisions = start["precisions_init"]
+        if covariance_type in ("diag", "spherical"):
+            precisions = np.sqrt(precisions)  # their Cholesky factors
+        self.args = (
+            ArrayRows(X),
+            (np.log(start["weights_init"]), start["means_init"], precisions),
+            covariance_type,
+        )
+        gaussian_pass(*self.args)  # compile, and the data mean
+
+    def time_pass(self, kernel, n_components, dtype):
+        gaussian_pass(*self.args)
+
+
+class SmallData:
+    """Whole fits where per-iteration overhead matters more than the pass."""
+
+    timeout = 300
+
+    def setup(self):
+        from sklearn.datasets import load_wine
+
+        self.X, _ = make_problem(10_000, 8, 8, "full", "float64")
+        self.wine = load_wine().data
+        self.time_fit_n1e4_d8_k8()  # compile
+        self.time_wine_k1_to_4_n_init_3()
+
+    def time_fit_n1e4_d8_k8(self):
+        GaussianMixture(8, random_state=0).fit(self.X)
+
+    def time_wine_k1_to_4_n_init_3(self):
+        for n_components in range(1, 5):
+            GaussianMixture(n_components, n_init=3, random_state=0).fit(self.wine)
 
 
 class FitMemory:

@@ -75,11 +75,11 @@ def main():
     options = parser.parse_args()
 
     import numba
+    from emfast.mixture._data import RowData
+    from emfast.mixture._gaussian_pass import gaussian_pass, log_weights
 
     import emfast
     from emfast._numba import serial_blas
-    from emfast.mixture._data import RowData
-    from emfast.mixture._gaussian_pass import gaussian_pass, log_weights
     from emfast.mixture._missing_em import IncompleteRows
 
     n_samples = int(options.n_samples)

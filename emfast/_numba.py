@@ -10,6 +10,7 @@ We do not use ``fastmath``: EM paths must follow scikit-learn's to rounding and
 ``-inf`` log-probabilities (zero weights) are meaningful values.
 """
 
+import functools
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,10 +96,20 @@ def serial_blas():
     OpenBLAS's idle threads keep spinning after each call: on a 2-core machine
     they took the cores from the next numba pass (measured: an 18 us pass took
     4-7 ms right after a 3 x 3 ``solve_triangular``).
-    """
-    from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    The BLAS libraries are looked up once, on the first call (numpy's and
+    scipy's are loaded by then): ``threadpoolctl.threadpool_limits`` scans every
+    loaded library on each call, about 1 ms, as long as a whole small fit.
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
 
 
 class _ByName:

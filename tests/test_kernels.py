@@ -6,6 +6,7 @@ the kernel bodies. Chunks and blocks are shrunk so that every test crosses many
 chunk and block boundaries.
 """
 
+import numba
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -13,6 +14,7 @@ from scipy.special import logsumexp as scipy_logsumexp
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
 from emfast import _chunks
+from emfast.kernels.fastexp import log_nonnegative
 from emfast.kernels.mixture.logsumexp import argmax, logsumexp, posterior_row
 from emfast.mixture._engine.init import AssignedResp, DenseResp
 from emfast.mixture.gaussian import _kernels as _gaussian_kernels
@@ -23,8 +25,9 @@ from emfast.rows import ArrayRows
 from . import reference
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
-# "full-gemm": the BLAS kernel that large feature counts use, forced on small data
-KERNELS = ["full", "full-gemm", "tied", "diag", "spherical"]
+# "full-gemm": the BLAS kernel that large feature counts use, forced on small data;
+# "*-loop": the one-row-at-a-time kernels of diag and tied beyond the tile kernels
+KERNELS = ["full", "full-gemm", "tied", "diag", "spherical", "tied-loop", "diag-loop"]
 DTYPES = [np.float64, np.float32]
 # float64 results agree with the float64 reference to rounding; float32 kernels
 # compute log-densities in float32 (statistics in float64)
@@ -38,11 +41,14 @@ def small_chunks(monkeypatch):
 
 
 def _use(kernel, monkeypatch):
-    """The covariance type of ``kernel``; forces the GEMM kernel for full-gemm."""
+    """The covariance type of ``kernel``; forces the GEMM or loop kernels."""
     if kernel == "full-gemm":
         monkeypatch.setattr(_gaussian_kernels, "GEMM_MIN_FEATURES", 1)
         return "full"
     monkeypatch.setattr(_gaussian_kernels, "GEMM_MIN_FEATURES", 10**6)
+    if kernel.endswith("-loop"):
+        monkeypatch.setattr(_gaussian_kernels, "TILE_MAX_FEATURES", 0)
+        return kernel[: -len("-loop")]
     return kernel
 
 
@@ -207,6 +213,32 @@ def test_posterior_row_exp_matches_numpy(rng, dtype, lowest, rtol):
     # below the smallest normal number the scaled weights lose relative precision
     assert_allclose(resp, expected, rtol=rtol, atol=4 * np.finfo(dtype).tiny)
     assert_allclose(log_norm, np.log(total), rtol=rtol)
+
+
+def test_log_nonnegative_matches_numpy(rng):
+    """The vectorisable log of the row log-sum-exp, within 2 ulp of numpy's."""
+    values = np.concatenate(
+        [
+            [1.0, 2.0, np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 2.0), 0.5, 1e-300],
+            [np.finfo(np.float64).tiny, np.finfo(np.float64).max],
+            rng.uniform(1.0, 64.0, size=200),
+            np.exp(rng.uniform(-700.0, 700.0, size=200)),
+        ]
+    )
+    out = np.empty_like(values)
+    _log_each(values, out)
+    expected = np.log(values)
+    ulps = np.abs(out - expected) / np.spacing(np.abs(expected))
+    assert ulps.max() <= 2.0, values[ulps.argmax()]
+    zero = np.zeros(1)
+    _log_each(zero, zero)
+    assert zero[0] == -np.inf
+
+
+@numba.njit
+def _log_each(values, out):
+    for i in range(values.shape[0]):
+        out[i] = log_nonnegative(values[i])
 
 
 def test_logsumexp_and_argmax_match_numpy(rng):

@@ -14,16 +14,16 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+from emfast.mixture._data import RowData
+from emfast.mixture._gaussian_model import GaussianParams, m_step
+from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score, log_weights
+from emfast.mixture._weights import nk_offset
 from numpy.testing import assert_allclose, assert_array_equal
 
 import emfast
 from emfast import _chunks
 from emfast.mixture import _missing
-from emfast.mixture._data import RowData
-from emfast.mixture._gaussian_model import GaussianParams, m_step
-from emfast.mixture._gaussian_pass import gaussian_pass, gaussian_score, log_weights
 from emfast.mixture._missing_em import IncompleteRows, fit_missing
-from emfast.mixture._weights import nk_offset
 
 from . import reference, reference_missing
 

@@ -28,6 +28,7 @@ def test_kernel_tests_pass_without_jit():
             "-p",
             "no:cacheprovider",
             str(HERE / "test_kernels.py"),
+            str(HERE / "test_tile_kernels.py"),
             str(HERE / "test_poisson.py"),
             str(HERE / "test_nn_kernels.py"),
             str(HERE / "test_vae_step.py"),

@@ -18,18 +18,27 @@ float32, same VM).
   [-87, 0]); 0 below -87.
 
 Inlined into a function compiled with ``reassoc`` (as
-:func:`~emfast.kernels.logsumexp.posterior_row` is), LLVM may merge the two
+:func:`~emfast.kernels.mixture.logsumexp.posterior_row` is), LLVM may merge the two
 parts of ``n ln2``: the relative error then grows to about ``|x| * 3e-17``
 (2e-14 at ``x = -700``), still far below what EM results can show.
 
 Under ``NUMBA_DISABLE_JIT=1`` :func:`exp_nonpositive` is ``math.exp``.
+
+:func:`log_nonnegative` is the matching ``log`` (float64) for the per-row
+log-sum-exp ``max + log(sum)``: ``x = 2^e m`` with ``m`` in
+``[sqrt(1/2), sqrt(2))`` read from the bits (``e`` as a float through the same
+``2^52`` trick, again without a conversion instruction AVX2 lacks), then
+``log m = 2 atanh(s)``, ``s = (m - 1) / (m + 1)``, ``|s| <= 0.172``, by its odd
+series to ``s^21`` (relative error <= 3e-16), and ``log x = e ln2 + log m``.
+``log(0) = -inf``; subnormal, infinite and NaN inputs are not handled (the sums
+of exponentials it serves are 0 or at least 1).
 """
 
 import math
 
 import numpy as np
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93145751953125e-1
@@ -48,6 +57,22 @@ _EXPONENT_BIAS32 = np.float32(2.0**23 + 127.0)
 def exp_nonpositive(x):
     """``exp(x)`` for ``x <= 0`` (numba: vectorisable polynomial; Python: math.exp)."""
     return math.exp(x)
+
+
+def exp_in_range(x):
+    """``exp(x)`` for ``lowest_exp_argument(x) <= x <= 0``, without the check
+    for underflow (callers have cut smaller arguments already)."""
+    return math.exp(x)
+
+
+def lowest_exp_argument(like):
+    """The smallest argument :func:`exp_nonpositive` does not round to 0."""
+    return float(_UNDERFLOW32) if like.dtype == np.float32 else _UNDERFLOW64
+
+
+def log_nonnegative(x):
+    """``log(x)`` for ``x = 0`` or normal ``x > 0`` (numba: vectorisable polynomial)."""
+    return math.log(x) if x > 0.0 else -math.inf
 
 
 @intrinsic
@@ -93,6 +118,11 @@ def _float32_from_bits(typingctx, bits):
 def _exp64(x):
     if x < _UNDERFLOW64:
         return 0.0
+    return _exp64_in_range(x)
+
+
+@register_jitable
+def _exp64_in_range(x):
     n = np.floor(x * _LOG2E + 0.5)  # a float: no int conversion (see above)
     r = x - n * _LN2_HI - n * _LN2_LO
     p = 1.0 / 479001600.0
@@ -114,6 +144,11 @@ def _exp64(x):
 def _exp32(x):
     if x < _UNDERFLOW32:
         return np.float32(0.0)
+    return _exp32_in_range(x)
+
+
+@register_jitable
+def _exp32_in_range(x):
     n = np.floor(x * _LOG2E_32 + np.float32(0.5))
     r = x - n * _LN2_HI_32 - n * _LN2_LO_32
     p = np.float32(1.0 / 5040.0)
@@ -129,6 +164,47 @@ def _exp32(x):
     )
 
 
+_MANTISSA_BITS = (1 << 52) - 1
+_ONE_BITS = 1023 << 52
+_TWO_52_BITS = 0x4330000000000000  # the bits of 2^52
+_SQRT2 = 1.4142135623730951
+_LN2_HI64 = 6.93147180369123816490e-01  # ln 2 to 32 bits: e * _LN2_HI64 is exact
+_LN2_LO64 = 1.90821492927058770002e-10
+
+
+@register_jitable
+def _log64(x):
+    bits = _bits_of_float64(x)
+    m = _float64_from_bits((bits & _MANTISSA_BITS) | _ONE_BITS)  # in [1, 2)
+    # the biased exponent as a float: the low bits of 2^52 + exponent
+    e = _float64_from_bits((bits >> 52) | _TWO_52_BITS) - (2.0**52 + 1023.0)
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    e = e + 1.0 if big else e
+    s = (m - 1.0) / (m + 1.0)
+    z = s * s
+    p = 2.0 / 21.0
+    p = p * z + 2.0 / 19.0
+    p = p * z + 2.0 / 17.0
+    p = p * z + 2.0 / 15.0
+    p = p * z + 2.0 / 13.0
+    p = p * z + 2.0 / 11.0
+    p = p * z + 2.0 / 9.0
+    p = p * z + 2.0 / 7.0
+    p = p * z + 2.0 / 5.0
+    p = p * z + 2.0 / 3.0
+    log_m = s * (2.0 + p * z)
+    result = e * _LN2_HI64 + (log_m + e * _LN2_LO64)
+    return result if x > 0.0 else -np.inf
+
+
+@overload(log_nonnegative, inline="always")
+def _log_nonnegative_overload(x):
+    if isinstance(x, types.Float):
+        return lambda x: _log64(np.float64(x))
+    return None
+
+
 @overload(exp_nonpositive, inline="always")
 def _exp_nonpositive_overload(x):
     if x == types.float32:
@@ -136,3 +212,18 @@ def _exp_nonpositive_overload(x):
     if isinstance(x, types.Float):
         return _exp64
     return None
+
+
+@overload(exp_in_range, inline="always")
+def _exp_in_range_overload(x):
+    if x == types.float32:
+        return _exp32_in_range
+    if isinstance(x, types.Float):
+        return _exp64_in_range
+    return None
+
+
+@overload(lowest_exp_argument, inline="always")
+def _lowest_exp_argument_overload(like):
+    value = like.dtype(_UNDERFLOW32 if like.dtype == types.float32 else _UNDERFLOW64)
+    return lambda like: value

@@ -48,8 +48,9 @@ def _centred_rows(X, start, stop, shift, out, out_lo):
 
 
 @jit
-def _log_prob_tile(xs, xs_lo, t0, t1, prec_lo, prec_hi, Y_lo, Y_hi, const,
-                   offsets_t, log_prob):
+def _log_prob_tile(
+    xs, xs_lo, t0, t1, prec_lo, prec_hi, Y_lo, Y_hi, const, offsets_t, log_prob
+):
     """``log_prob[t, k] = const[k] - |(x_t - s) U_k - V[:, k]|^2 / 2`` for a tile."""
     n_features, n_components = offsets_t.shape
     n_lo = xs_lo.shape[1]
@@ -107,8 +108,21 @@ def _scatter_blocks(roots_lo, roots_hi, used, blocks, out):
 
 @jit(parallel=True)
 def stats(
-    X, sample_weight, shift, const, prec_lo, prec_hi, offsets_t, centers_t,
-    chunk_rows, with_entropy, ll, ent, nk, s1, s2,
+    X,
+    sample_weight,
+    shift,
+    const,
+    prec_lo,
+    prec_hi,
+    offsets_t,
+    centers_t,
+    chunk_rows,
+    with_entropy,
+    ll,
+    ent,
+    nk,
+    s1,
+    s2,
 ):
     """E-step fused with ``nk``, ``s1`` (centred on the means) and full ``s2``.
 
@@ -134,8 +148,19 @@ def stats(
         ent_c = 0.0
         for t0 in range(0, rows, tile):
             t1 = min(t0 + tile, rows)
-            _log_prob_tile(xs, xs_lo, t0, t1, prec_lo, prec_hi, Y_lo, Y_hi, const,
-                           offsets_t, log_prob)
+            _log_prob_tile(
+                xs,
+                xs_lo,
+                t0,
+                t1,
+                prec_lo,
+                prec_hi,
+                Y_lo,
+                Y_hi,
+                const,
+                offsets_t,
+                log_prob,
+            )
             for t in range(t1 - t0):
                 weight = sample_weight[start + t0 + t] if weighted else 1.0
                 if weight == 0.0:
@@ -205,8 +230,19 @@ def score(
         resp_row = np.empty(n_components, dtype=dtype)
         for t0 in range(0, rows, tile):
             t1 = min(t0 + tile, rows)
-            _log_prob_tile(xs, xs_lo, t0, t1, prec_lo, prec_hi, Y_lo, Y_hi, const,
-                           offsets_t, log_prob)
+            _log_prob_tile(
+                xs,
+                xs_lo,
+                t0,
+                t1,
+                prec_lo,
+                prec_hi,
+                Y_lo,
+                Y_hi,
+                const,
+                offsets_t,
+                log_prob,
+            )
             for t in range(t1 - t0):
                 i = start + t0 + t
                 log_norm[i] = posterior_row(log_prob[t], 1.0, resp_row)

@@ -11,7 +11,7 @@ Parameters in kernel layout: ``const[k]`` (log weight + log det U - D/2 log 2 pi
 
 The pass only needs ``nk`` and the centred first moments ``s1``: the pooled
 scatter is the total scatter about ``c`` (computed once per fit by
-:func:`emfast.kernels.moments.scatter`) minus a K x D x D correction.
+:func:`emfast.kernels.mixture.moments.scatter`) minus a K x D x D correction.
 """
 
 import numpy as np

@@ -97,10 +97,12 @@ class Family:
         of the block's first row, or None if unknown). It runs on every block
         each time it is read, and on every row given for scoring.
     score_block : staticmethod
-        *Required.* ``score_block(X, *scoring_args, want_resp=False)`` of
-        validated rows in the model's dtype returns ``(log p(x), labels, resp
-        or None)``, one entry (row) per row; a module-level function (Dask
-        ships it by name).
+        *Required.* ``score_block(X, *scoring_args, want_resp=False,
+        want_log_norm=True)`` of validated rows in the model's dtype returns
+        ``(log p(x), labels, resp or None)``, one entry (row) per row; a
+        module-level function (Dask ships it by name). With
+        ``want_log_norm=False`` (``predict``) it may skip the log-densities and
+        return None for them.
     """
 
     fitted_attribute = "weights_"

@@ -157,7 +157,9 @@ class MixtureInference:
 
 def score_rows(X, score_block, args, what):
     """``score`` / ``labels`` / ``proba`` of validated rows, by ``score_block``."""
-    log_norm, labels, resp = score_block(X, *args, want_resp=what == "proba")
+    log_norm, labels, resp = score_block(
+        X, *args, want_resp=what == "proba", want_log_norm=what != "labels"
+    )
     return {"score": log_norm, "labels": labels, "proba": resp}[what]
 
 

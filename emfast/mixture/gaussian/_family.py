@@ -53,13 +53,20 @@ class GaussianContext(Context):
     init: tuple = (None, None, None)
 
 
-def score_rows(X, params, covariance_type, want_resp=False):
+def score_rows(X, params, covariance_type, want_resp=False, want_log_norm=True):
     """``(log p(x), labels, resp or None)`` of validated rows (``score_block``).
 
-    ``params`` is ``(additive log term, means, precisions_cholesky)``.
+    ``params`` is ``(additive log term, means, precisions_cholesky)``. Without
+    ``want_log_norm`` (labels only) the log-densities may be None.
     """
     with serial_blas():
-        return gaussian_score(X, params, covariance_type, want_resp=want_resp)
+        return gaussian_score(
+            X,
+            params,
+            covariance_type,
+            want_resp=want_resp,
+            want_log_norm=want_log_norm,
+        )
 
 
 class GaussianFamily(Family):

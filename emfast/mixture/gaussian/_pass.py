@@ -123,23 +123,19 @@ def gaussian_pass(data, params, covariance_type, *, with_entropy=False, shift=No
         with_entropy,
         scale,
     )
-    log_norm, resp_log_resp, nk, s1, *rest = [total * scale for total in sums]
+    log_norm, resp_log_resp, *moments = [total * scale for total in sums]
+    nk, s1, s2 = kernels.unpack(*moments)
     stats = GaussianStats(
         centers=centers,
         log_norm=float(log_norm),
         weight_sum=data.weight_sum,
         nk=nk,
-        s1=s1.T.copy(),
+        s1=s1,
+        s2=s2,
         resp_log_resp=float(resp_log_resp) if with_entropy else math.nan,
     )
-    if kernels.kind == "full":
-        stats.s2 = symmetrise_upper(rest[0].transpose(2, 0, 1))
-    elif kernels.kind == "full_gemm":
-        stats.s2 = 0.5 * (rest[0] + rest[0].transpose(0, 2, 1))
-    elif kernels.kind == "tied":
+    if covariance_type == "tied":
         stats.shift, stats.scatter = np.asarray(shift, dtype=np.float64), scatter
-    else:
-        stats.s2 = rest[0].T.copy()
     return stats
 
 
@@ -159,15 +155,16 @@ def _stats_block(X_block, w_block, stats, stats_args, shapes, with_entropy, scal
     return chunk_sums(fill, X_block.shape[0], shapes)
 
 
-def gaussian_score(X, params, covariance_type, want_resp=False):
+def gaussian_score(X, params, covariance_type, want_resp=False, want_log_norm=True):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
 
     ``params`` is ``(log_weights, means, precisions_chol)`` as for
-    :func:`gaussian_pass`.
+    :func:`gaussian_pass`. Without ``want_log_norm`` or ``want_resp`` (labels
+    alone, for ``predict``) the tile kernels compute no exponentials.
 
     Returns
     -------
-    log_norm : ndarray (n_samples,) of X.dtype
+    log_norm : ndarray (n_samples,) of X.dtype, or None
     labels : ndarray (n_samples,) of intp
     resp : ndarray (n_samples, n_components) of X.dtype, or None
     """
@@ -176,11 +173,14 @@ def gaussian_score(X, params, covariance_type, want_resp=False):
     n_components = means.shape[0]
     shift = as_dtype_values(np.asarray(means, dtype=np.float64).mean(axis=0), X.dtype)
     kernels = plan(log_w, means, precisions_chol, covariance_type, X.dtype, shift)
-    log_norm = np.empty(n_samples, dtype=X.dtype)
+    tiled = kernels.kind.endswith("_tile")
+    with_log_norm = want_log_norm or not tiled  # other kernels always fill it
+    log_norm = np.empty(n_samples if with_log_norm else 0, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
     kernels.score(X, *kernels.score_args, _chunks.CHUNK_ROWS, log_norm, labels, resp)
-    overflow = np.flatnonzero(log_norm == -np.inf)
+    # rows whose densities all underflowed: labelled -1 by tile kernels
+    overflow = np.flatnonzero(labels < 0 if tiled else log_norm == -np.inf)
     if overflow.size:
         limit = _far_row_posteriors(
             X[overflow], means, precisions_chol, covariance_type
@@ -188,7 +188,11 @@ def gaussian_score(X, params, covariance_type, want_resp=False):
         labels[overflow] = limit.argmax(axis=1)
         if want_resp:
             resp[overflow] = limit
-    return log_norm, labels, (resp if want_resp else None)
+    return (
+        log_norm if want_log_norm else None,
+        labels,
+        resp if want_resp else None,
+    )
 
 
 def _far_row_posteriors(X_far, means, precisions_chol, covariance_type):

@@ -100,7 +100,7 @@ def kernel_params(params):
     ``const[k] = log(weight_k) - sum_l rate_lk``; the log rate of a rate of exactly
     0 is ``LOG_RATE_OF_ZERO`` (finite, so that a zero count times it is 0). They
     stay float64 for float32 rows too: the kernels sum log-densities in their
-    dtype (see :mod:`emfast.kernels.poisson`).
+    dtype (see :mod:`emfast.kernels.mixture.poisson`).
     """
     weights, rates = (np.asarray(p, dtype=np.float64) for p in params)
     with np.errstate(divide="ignore"):
@@ -247,8 +247,11 @@ def _example(X, mask, first_row=0):
     return f", e.g. X[{first_row + row}, {col}] = {X[row, col]}"
 
 
-def poisson_score(X, params, want_resp=False):
+def poisson_score(X, params, want_resp=False, want_log_norm=True):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
+
+    The log-densities are computed whatever ``want_log_norm`` says (the
+    Poisson kernel needs them for the labels).
 
     Returns
     -------
