@@ -103,12 +103,12 @@ def row_uniforms(seed, first_row, out):
 
     The splitmix64 output of state ``seed + (row + 1) * golden``; its top 53
     bits plus one, times 2**-53. Never 0, so ``log(u)`` and ``x / u`` are
-    finite.
+    finite. Written with uint64 arrays, which wrap around silently both
+    compiled and in plain numpy (``NUMBA_DISABLE_JIT``).
     """
-    base = np.uint64(seed)
-    for i in range(out.shape[0]):
-        z = base + (np.uint64(first_row + i) + np.uint64(1)) * _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
-        out[i] = (float(z >> np.uint64(11)) + 1.0) * _UNIT
+    rows = np.arange(first_row + 1, first_row + 1 + out.shape[0])
+    z = rows.astype(np.uint64) * _GOLDEN + np.uint64(seed)
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    out[:] = ((z >> np.uint64(11)).astype(np.float64) + 1.0) * _UNIT
