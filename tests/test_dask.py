@@ -177,11 +177,20 @@ def test_fit_survives_a_worker_dying(client, rng, monkeypatch):
         assert_array_equal(getattr(survivor, name), getattr(reference, name))
 
 
-@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random"])
-def test_inits_that_need_all_rows_raise(client, rng, init_params):
+def test_random_init_raises(client, rng):
     dX = da.from_array(_blobs(rng, n_samples=200), chunks=100)
     with pytest.raises(ValueError, match="init_params"):
-        GaussianMixture(2, init_params=init_params).fit(dX)
+        GaussianMixture(2, init_params="random").fit(dX)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_kmeans_inits_on_the_cluster_equal_chunked(client, rng, init_params):
+    X = _blobs(rng, n_samples=3000)
+    kwargs = dict(n_components=3, init_params=init_params, random_state=2)
+    chunked = _fit(GaussianMixture(**kwargs), [X[:1000], X[1000:]])
+    remote = _fit(GaussianMixture(**kwargs), da.from_array(X, chunks=1000))
+    for name in FITTED:
+        assert_allclose(getattr(remote, name), getattr(chunked, name), rtol=1e-10)
 
 
 def test_bad_blocks_raise_value_errors(client, rng):

@@ -287,10 +287,11 @@ def test_chunk_source_must_give_the_same_rows_every_pass(rng):
         GaussianMixture(2, init_params="random").fit(shrinking)
 
 
-def test_kmeans_init_needs_rows_in_memory(rng):
+def test_kmeans_init_runs_on_chunks(rng):
     X = _blobs(rng, n_samples=50)
-    with pytest.raises(ValueError, match="needs all rows in memory"):
-        GaussianMixture(2).fit([X[:25], X[25:]])
+    chunked = GaussianMixture(2, random_state=0).fit([X[:25], X[25:]])
+    again = GaussianMixture(2, random_state=0).fit([X[:10], X[10:]])
+    assert_array_equal(chunked.means_, again.means_)
 
 
 def test_failed_chunked_fit_keeps_the_model(rng):

@@ -12,7 +12,8 @@ the workers (see :mod:`emfast.rows._dask`).
 Two kinds of arguments go beyond constants:
 
 - a :class:`RowAligned` argument holds one entry per row (initial
-  responsibilities, random draws, the row index); each block gets its own rows;
+  responsibilities, random draws, the row index, or values computed from the
+  block's rows, such as the nearest of given centres); each block gets its own;
 - a block function may return objects whose ``+`` is not a sum: :class:`Pieces`
   keeps per-row results in order, :class:`LargestKeys` the rows with the
   largest keys. ``reduce`` only ever combines results with ``+``.
@@ -41,6 +42,14 @@ class RowAligned:
     def block(self, start, stop):
         """The value the block function gets for rows ``start:stop``."""
         raise NotImplementedError
+
+    def of_rows(self, X_block, start, stop):
+        """The value for rows ``start:stop``, whose values are ``X_block``.
+
+        What ``reduce`` asks; the default is :meth:`block`. An argument
+        computed from the rows themselves overrides it.
+        """
+        return self.block(start, stop)
 
     def restrict(self, start, stop):
         """The same argument for rows ``start:stop`` only, counted from 0."""
@@ -113,10 +122,11 @@ def fold(parts):
     return total
 
 
-def block_arguments(args, start, stop):
+def block_arguments(args, start, stop, X_block):
     """``args`` with every :class:`RowAligned` replaced by its block's value."""
     return [
-        arg.block(start, stop) if isinstance(arg, RowAligned) else arg for arg in args
+        arg.of_rows(X_block, start, stop) if isinstance(arg, RowAligned) else arg
+        for arg in args
     ]
 
 
@@ -175,7 +185,7 @@ class Rows:
             The element-wise ``+`` of the blocks' tuples, in block order.
         """
         parts = (
-            block_fn(X_block, w_block, *block_arguments(args, start, stop))
+            block_fn(X_block, w_block, *block_arguments(args, start, stop, X_block))
             for start, stop, X_block, w_block in self._blocks()
         )
         return fold(parts)

@@ -8,10 +8,18 @@ generator in the same order (``KMeans(n_init=1).fit``, ``uniform`` of shape
 scikit-learn builds an (n_samples, n_components) matrix of responsibilities; we
 hand them to the statistics kernel one block of rows at a time instead, so the
 initialisation never holds more than a block.
+
+Rows that are not one array (chunk sources, Dask arrays) cannot go through
+scikit-learn's ``KMeans``: there the k-means inits run the scalable k-means of
+:mod:`emfast.mixture._engine.kmeans` (k-means|| seeding, Lloyd passes over the
+blocks), reproducible from ``random_state`` but not scikit-learn's draws.
 """
 
 import numpy as np
 
+from emfast import _chunks
+from emfast.kernels.mixture import kmeans as kmeans_kernels
+from emfast.mixture._engine import kmeans
 from emfast.mixture._engine.weights import kernel_weights, weight_scale
 from emfast.rows import LargestKeys, RowAligned, RowArray, RowOffset
 
@@ -48,6 +56,47 @@ class AssignedResp(RowAligned):
             self.n_components,
             self.dtype,
         )
+
+
+class NearestResp(RowAligned):
+    """Responsibilities that are 1 for each row's nearest centre, 0 elsewhere.
+
+    The k-means labels of rows that are not one array: computed block by
+    block from the rows (on the workers for Dask), never held for all rows.
+    Ties go to the lower centre, as ``numpy.argmin`` breaks them.
+    """
+
+    replayable = True
+
+    def __init__(self, centers, dtype):
+        self.centers_t = np.ascontiguousarray(np.asarray(centers, np.float64).T)
+        self.n_components = self.centers_t.shape[1]
+        self.dtype = dtype
+
+    def block(self, start, stop):
+        raise TypeError("NearestResp needs the rows of the block (of_rows).")
+
+    def of_rows(self, X_block, start, stop):
+        n_rows = X_block.shape[0]
+        n_chunks = _chunks.n_chunks(n_rows)
+        labels = np.empty(n_rows, dtype=np.int64)
+        kmeans_kernels.assign(
+            X_block,
+            np.empty(0),
+            self.centers_t,
+            _chunks.CHUNK_ROWS,
+            labels,
+            np.empty(0),
+            np.empty((n_chunks, self.n_components)),
+            np.empty((n_chunks, 0, 0)),
+            np.empty(n_chunks),
+        )
+        resp = np.zeros((n_rows, self.n_components), dtype=self.dtype)
+        resp[np.arange(n_rows), labels] = 1
+        return resp
+
+    def restrict(self, start, stop):
+        return self  # depends on the rows only
 
 
 class DenseResp(RowArray):
@@ -110,15 +159,17 @@ def initial_resp(data, n_components, init_params, random_state):
     Parameters
     ----------
     data : Rows
-        The training rows (the k-means inits need them in memory:
-        ``data.in_memory()``).
+        The training rows. The k-means inits run scikit-learn's ``KMeans`` or
+        ``kmeans_plusplus`` on rows in memory (``data.in_memory()``: arrays
+        and memory maps), the scalable k-means of
+        :mod:`~emfast.mixture._engine.kmeans` on others.
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : numpy.random.RandomState
 
     Returns
     -------
-    AssignedResp or RandomResp
+    AssignedResp, NearestResp or RandomResp
 
     Notes
     -----
@@ -129,10 +180,13 @@ def initial_resp(data, n_components, init_params, random_state):
     """
     n_samples = data.n_samples
     if init_params in ("kmeans", "k-means++") and data.in_memory() is None:
-        raise ValueError(
-            f"init_params={init_params!r} needs all rows in memory; with chunked "
-            "input use init_params='random' or 'random_from_data', or give "
-            "weights_init, means_init and precisions_init."
+        what = f"init_params={init_params!r}"
+        if init_params == "kmeans":
+            centers = kmeans.kmeans_centers(data, n_components, random_state, what)
+            return NearestResp(centers, data.dtype)
+        rows = kmeans.plusplus_rows(data, n_components, random_state, what)
+        return AssignedResp(
+            rows, np.arange(n_components), n_samples, n_components, data.dtype
         )
     if init_params in ("kmeans", "k-means++"):
         X, weights = data.in_memory()
