@@ -143,11 +143,20 @@ def test_memmap_fit_equals_in_memory_fit(rng, tmp_path):
     mapped[:] = X
     mapped.flush()
     readonly = np.load(tmp_path / "X.npy", mmap_mode="r")
-    a = GaussianMixture(3, random_state=0).fit(X)
-    b = GaussianMixture(3, random_state=0).fit(readonly)
+    kwargs = dict(n_components=3, init_params="random_from_data", random_state=0)
+    a = GaussianMixture(**kwargs).fit(X)
+    b = GaussianMixture(**kwargs).fit(readonly)
     for name in FITTED:
         assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert_array_equal(a.predict_proba(X), b.predict_proba(readonly))
+    # k-means on a memory map is the scalable k-means of chunked input
+    # (scikit-learn's KMeans would copy the map whole): the same fit as the
+    # rows given in chunks
+    chunks = [X[i : i + 700] for i in range(0, X.shape[0], 700)]
+    c = GaussianMixture(3, random_state=0).fit(readonly)
+    d = GaussianMixture(3, random_state=0).fit(chunks)
+    for name in FITTED:
+        assert_array_equal(getattr(c, name), getattr(d, name), err_msg=name)
 
 
 def _irregular_chunks(X, rng, weights=None):

@@ -160,9 +160,10 @@ def initial_resp(data, n_components, init_params, random_state):
     ----------
     data : Rows
         The training rows. The k-means inits run scikit-learn's ``KMeans`` or
-        ``kmeans_plusplus`` on rows in memory (``data.in_memory()``: arrays
-        and memory maps), the scalable k-means of
-        :mod:`~emfast.mixture._engine.kmeans` on others.
+        ``kmeans_plusplus`` on arrays in memory, as scikit-learn does, and the
+        scalable k-means of :mod:`~emfast.mixture._engine.kmeans` on others:
+        chunk sources, Dask arrays and memory maps (``KMeans`` would copy a
+        memory map whole).
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : numpy.random.RandomState
@@ -179,7 +180,10 @@ def initial_resp(data, n_components, init_params, random_state):
     exponential-keys method, which streams); zero-weight rows are never drawn.
     """
     n_samples = data.n_samples
-    if init_params in ("kmeans", "k-means++") and data.in_memory() is None:
+    in_memory = data.in_memory()
+    if in_memory is not None and isinstance(in_memory[0], np.memmap):
+        in_memory = None  # read block by block, never loaded whole
+    if init_params in ("kmeans", "k-means++") and in_memory is None:
         what = f"init_params={init_params!r}"
         if init_params == "kmeans":
             centers = kmeans.kmeans_centers(data, n_components, random_state, what)
@@ -189,7 +193,7 @@ def initial_resp(data, n_components, init_params, random_state):
             rows, np.arange(n_components), n_samples, n_components, data.dtype
         )
     if init_params in ("kmeans", "k-means++"):
-        X, weights = data.in_memory()
+        X, weights = in_memory
         if weights is not None:  # k-means casts weights to the data dtype:
             weights = kernel_weights(weights, weight_scale(data))  # near one
     if init_params == "kmeans":
