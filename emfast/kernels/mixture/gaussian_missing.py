@@ -39,7 +39,7 @@ from collections import namedtuple
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, posterior_row
+from emfast.kernels.mixture.logsumexp import argmax, posterior_row
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # pattern keys are the NaN mask read as a binary number, modulo this prime:
