@@ -203,6 +203,11 @@ class GaussianMixture(MixtureEstimator):
             precisions_init=self.precisions_init,
         )
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "marginalize"
+        return tags
+
     def impute(self, X):
         """X with each missing entry (NaN) replaced by its conditional expectation.
 
