@@ -142,6 +142,7 @@ class FilledRows(_View):
     def __init__(self, rows, values):
         super().__init__(rows)
         self.values = np.asarray(values, dtype=np.float64)
+        self._filled = None
 
     def reduce(self, block_fn, *args):
         return self.rows.reduce(_filled_block, block_fn, self.values, *args)
@@ -150,8 +151,9 @@ class FilledRows(_View):
         array = self.rows.in_memory()
         if array is None:
             return None
-        X, sample_weight = array
-        return fill_missing(X, self.values), sample_weight
+        if self._filled is None:  # one copy, however often it is asked for
+            self._filled = fill_missing(array[0], self.values)
+        return self._filled, array[1]
 
 
 def fill_missing(X, values):
