@@ -4,10 +4,13 @@ The same rows twice: once complete, once with a fraction of the entries set to
 NaN completely at random. Both passes compute every statistic the M-step needs
 under the same parameters, in one process, on the same thread count,
 interleaved, median of ``--repeats`` runs after a warm-up (compilation is not
-timed). The missing-value pass routes its complete rows through the
-complete-data pass (on a compacted copy) and the rows with NaN through the
-missing-value kernels, as an estimator does; the split of the rows, done once
-per fit, is timed separately. Prints the ratio with the CPU and the load.
+timed). Both run as ``GaussianMixture`` runs them: the complete rows through
+the family of ``missing="error"``, the rows with NaN through the family of
+``missing="marginalize"``, whose pass splits every block into its complete
+rows (a compacted copy, through the complete-data kernels) and its rows with
+NaN (the missing-value kernels). The once-per-fit preparation (counting the
+incomplete rows, the observed column means) is timed separately. Prints the
+ratio with the CPU and the load.
 
     python benchmarks/missing_pass.py                    # N = 1e6, D = 8, K = 16
     python benchmarks/missing_pass.py --n-samples 100000 --repeats 3
@@ -35,7 +38,7 @@ def cpu_name():
 
 def make_problem(n_samples, n_features, n_components, fraction, dtype, seed=0):
     """Blobs, the same rows with NaN, and parameters near the blobs (full)."""
-    from emfast.mixture._gaussian_model import GaussianParams
+    from emfast.mixture.gaussian._family import GaussianParams
 
     rng = np.random.default_rng(seed)
     centers = rng.normal(scale=3.0, size=(n_components, n_features))
@@ -75,38 +78,42 @@ def main():
     options = parser.parse_args()
 
     import numba
-    from emfast.mixture._data import RowData
-    from emfast.mixture._gaussian_pass import gaussian_pass, log_weights
 
     import emfast
     from emfast._numba import serial_blas
-    from emfast.mixture._missing_em import IncompleteRows
+    from emfast.mixture.gaussian import GaussianMixture
+    from emfast.rows import ArrayRows
 
     n_samples = int(options.n_samples)
     D, K = options.n_features, options.n_components
     X, X_nan, params = make_problem(n_samples, D, K, options.fraction, options.dtype)
-    complete = RowData(X)
-    pass_params = (
-        log_weights(params.weights),
-        params.means,
-        params.precisions_cholesky,
-    )
+    estimator = GaussianMixture(K, covariance_type="full", missing="marginalize")
+    family = estimator._family()  # the marginalising family
+    complete_family = GaussianMixture(K, covariance_type="full")._family()
+    complete_rows, incomplete_rows = ArrayRows(X), ArrayRows(X_nan)
+
+    def prepare():
+        return family.prepare(incomplete_rows, estimator)
 
     def complete_pass():
-        gaussian_pass(complete, pass_params, "full")
+        complete_family.statistics(complete_rows, params, complete_context)
 
-    times = {"complete": [], "missing": [], "split": []}
+    def missing_pass():
+        family.statistics(incomplete_rows, params, context)
+
+    times = {"complete": [], "missing": [], "prepare": []}
     with emfast.num_threads(options.threads), serial_blas():
-        incomplete = IncompleteRows(X_nan)  # warm-up: compiles every kernel
-        incomplete.e_step(params, "full")
+        complete_context = complete_family.prepare(complete_rows, estimator)
+        context = prepare()
+        missing_pass()  # warm-up: compiles every kernel
         complete_pass()
         for _ in range(options.repeats):
             times["complete"].append(timed(complete_pass))
-            times["missing"].append(timed(incomplete.e_step, params, "full"))
-            times["split"].append(timed(IncompleteRows, X_nan))
+            times["missing"].append(timed(missing_pass))
+            times["prepare"].append(timed(prepare))
 
     median = {name: statistics.median(values) for name, values in times.items()}
-    n_incomplete = incomplete.rows.size
+    n_incomplete = context.n_incomplete
     print(
         f"{cpu_name()}, {os.cpu_count()} CPUs; numba {numba.__version__}, "
         f"{options.threads} threads; load average "
@@ -121,7 +128,7 @@ def main():
     for name, label in [
         ("complete", "complete-data pass"),
         ("missing", "missing-value pass"),
-        ("split", "split rows (once per fit)"),
+        ("prepare", "prepare (once per fit)"),
     ]:
         spread = f"[{min(times[name]):.3f}, {max(times[name]):.3f}]"
         print(f"  {label:28s} {median[name]:.3f}  {spread}")

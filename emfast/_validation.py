@@ -17,6 +17,11 @@ the form, each role has one check with scikit-learn's messages:
   :func:`check_weight_layout` for the shape of a lazy vector and
   :func:`check_weight_total` for the total of blocks;
 - the precision rows are scored in: :func:`scoring_dtype`.
+
+Rows may hold NaN (missing values) only where a model marginalises them out
+(``allow_nan=True``, passed down to the row checks of every form); infinities
+are refused either way, and the model's own value check (``check_values``)
+refuses rows with no observed value.
 """
 
 import math
@@ -36,12 +41,13 @@ _ALL_ZERO_WEIGHTS = "Sample weights must contain at least one non-zero number."
 
 
 # ----------------------------------------------------------------------- rows
-def validate_rows(estimator, X, *, reset, ensure_min_samples=1):
+def validate_rows(estimator, X, *, reset, ensure_min_samples=1, allow_nan=False):
     """``X`` as a C-contiguous float32/float64 array (other numbers become float64).
 
-    Raises the scikit-learn errors for NaN/inf, complex or non-numeric data,
-    wrong dimensionality, empty input and (with ``reset=False``) a different
-    number of features than seen in ``fit``. A memory map is not copied.
+    Raises the scikit-learn errors for NaN (unless ``allow_nan``) and inf,
+    complex or non-numeric data, wrong dimensionality, empty input and (with
+    ``reset=False``) a different number of features than seen in ``fit``. A
+    memory map is not copied.
     """
     X = validate_data(
         estimator,
@@ -49,6 +55,7 @@ def validate_rows(estimator, X, *, reset, ensure_min_samples=1):
         reset=reset,
         dtype=list(FLOAT_DTYPES),
         ensure_min_samples=ensure_min_samples,
+        ensure_all_finite=_finite(allow_nan),
     )
     return np.ascontiguousarray(X)
 
@@ -96,11 +103,12 @@ def check_rows_layout(estimator, shape, dtype, *, reset, ensure_min_samples=1):
     return checked.dtype
 
 
-def check_rows_block(X_block, n_features, estimator_name):
+def check_rows_block(X_block, n_features, estimator_name, *, allow_nan=False):
     """One block (or chunk) of rows, checked as :func:`validate_rows` checks X.
 
     Runs on every read of a block, so values that only a later read gives still
-    get scikit-learn's errors (NaN/inf, complex or non-numeric data, not 2-D).
+    get scikit-learn's errors (NaN unless ``allow_nan``, inf, complex or
+    non-numeric data, not 2-D).
 
     Parameters
     ----------
@@ -109,6 +117,8 @@ def check_rows_block(X_block, n_features, estimator_name):
         The width every block must have (None: any).
     estimator_name : str
         For the messages.
+    allow_nan : bool, default=False
+        Let NaN through (missing values of a model that marginalises them).
 
     Returns
     -------
@@ -118,6 +128,7 @@ def check_rows_block(X_block, n_features, estimator_name):
         X_block,
         dtype=list(FLOAT_DTYPES),
         ensure_min_samples=0,
+        ensure_all_finite=_finite(allow_nan),
         estimator=estimator_name,
         input_name="X",
     )
@@ -127,6 +138,11 @@ def check_rows_block(X_block, n_features, estimator_name):
             f"{n_features}."
         )
     return np.ascontiguousarray(X_block)
+
+
+def _finite(allow_nan):
+    """scikit-learn's ``ensure_all_finite``: NaN allowed or not, inf never."""
+    return "allow-nan" if allow_nan else True
 
 
 def scoring_dtype(rows_dtype, model_dtype):

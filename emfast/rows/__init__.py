@@ -61,6 +61,7 @@ def training_rows(
     ensure_min_samples=2,
     min_dtype=None,
     check_values=None,
+    allow_nan=False,
 ):
     """Validated training rows as a :class:`Rows`.
 
@@ -85,6 +86,9 @@ def training_rows(
         ``check_values(X_block, first_row)`` raises a ``ValueError`` for values
         the model cannot take; ``first_row`` is the index of the block's first
         row (None when unknown).
+    allow_nan : bool, default=False
+        Let NaN (missing values) through the checks of every form; infinities
+        are refused either way.
 
     Returns
     -------
@@ -94,6 +98,7 @@ def training_rows(
         ensure_min_samples=ensure_min_samples,
         min_dtype=min_dtype,
         check_values=check_values,
+        allow_nan=allow_nan,
     )
     if is_dask_array(X):
         from emfast.rows._dask import DaskRows
@@ -106,7 +111,13 @@ def training_rows(
                 "(rows, sample_weight) pairs."
             )
         return ChunkedRows(X, estimator, reset, **options)
-    X = validate_rows(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples)
+    X = validate_rows(
+        estimator,
+        X,
+        reset=reset,
+        ensure_min_samples=ensure_min_samples,
+        allow_nan=allow_nan,
+    )
     if min_dtype is not None:
         X = np.ascontiguousarray(X, dtype=np.result_type(X, min_dtype))
     sample_weight = check_sample_weight(sample_weight, X.shape[0])
@@ -115,7 +126,7 @@ def training_rows(
     return ArrayRows(X, sample_weight)
 
 
-def inference_rows(X, estimator, model_dtype, check_values=None):
+def inference_rows(X, estimator, model_dtype, check_values=None, *, allow_nan=False):
     """Rows to score with a fitted model.
 
     Parameters
@@ -128,6 +139,8 @@ def inference_rows(X, estimator, model_dtype, check_values=None):
         theirs if it is higher (:func:`~emfast._validation.scoring_dtype`).
     check_values : callable or None
         As for :func:`training_rows`.
+    allow_nan : bool, default=False
+        As for :func:`training_rows`.
 
     Returns
     -------
@@ -138,8 +151,8 @@ def inference_rows(X, estimator, model_dtype, check_values=None):
     if is_dask_array(X):
         from emfast.rows._dask import DaskInput
 
-        return DaskInput(X, estimator, model_dtype, check_values)
-    X = validate_rows(estimator, X, reset=False)
+        return DaskInput(X, estimator, model_dtype, check_values, allow_nan)
+    X = validate_rows(estimator, X, reset=False, allow_nan=allow_nan)
     if check_values is not None:
         check_values(X, 0)
     return ArrayInput(X, scoring_dtype(X.dtype, model_dtype))

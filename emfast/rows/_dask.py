@@ -40,9 +40,9 @@ from emfast.rows._local import ArrayRows
 # through check_sample_weight): the checks are part of the block's graph, so a
 # block recomputed after a worker died, or on each pass of the local scheduler,
 # is checked again.
-def _checked_block(X_block, name, dtype, check_values, first_row):
+def _checked_block(X_block, name, dtype, check_values, first_row, allow_nan=False):
     """One block of rows checked as numpy input is, in ``dtype``."""
-    X_block = check_rows_block(X_block, None, name)
+    X_block = check_rows_block(X_block, None, name, allow_nan=allow_nan)
     if check_values is not None:
         check_values(X_block, first_row)
     return np.ascontiguousarray(X_block, dtype=dtype)
@@ -55,9 +55,9 @@ def _reduce_block(X_block, w_block, block_fn, constants, pieces):
         return ArrayRows(X_block, w_block).reduce(block_fn, *args)
 
 
-def _map_block(X_block, name, dtype, check_values, block_fn, *args):
+def _map_block(X_block, name, dtype, check_values, allow_nan, block_fn, *args):
     """One task of lazy inference: ``block_fn`` of the checked block."""
-    X_block = _checked_block(X_block, name, dtype, check_values, None)
+    X_block = _checked_block(X_block, name, dtype, check_values, None, allow_nan)
     with num_threads(_task_threads()), serial_blas():
         return block_fn(X_block, *args)
 
@@ -132,6 +132,7 @@ class DaskRows(Rows):
         ensure_min_samples=2,
         min_dtype=None,
         check_values=None,
+        allow_nan=False,
     ):
         import dask
 
@@ -153,7 +154,7 @@ class DaskRows(Rows):
         self.weighted = sample_weight is not None
         check = dask.delayed(_checked_block, pure=True)
         x_blocks = [
-            check(block, name, self.dtype, check_values, start)
+            check(block, name, self.dtype, check_values, start, allow_nan)
             for block, (start, _) in zip(X.to_delayed().ravel(), self.bounds)
         ]
         w_blocks = [None] * len(x_blocks)
@@ -252,9 +253,11 @@ class DaskInput:
     model_dtype : numpy dtype
     check_values : callable or None
         As for :class:`~emfast.rows.ChunkedRows`.
+    allow_nan : bool, default=False
+        Let NaN (missing values) through the checks.
     """
 
-    def __init__(self, X, estimator, model_dtype, check_values=None):
+    def __init__(self, X, estimator, model_dtype, check_values=None, allow_nan=False):
         if X.ndim == 2:
             X = _with_known_shape(X, rows=False)
         rows_dtype = check_rows_layout(estimator, X.shape, X.dtype, reset=False)
@@ -262,6 +265,7 @@ class DaskInput:
         self.dtype = scoring_dtype(rows_dtype, model_dtype)
         self.name = type(estimator).__name__
         self.check_values = check_values
+        self.allow_nan = allow_nan
 
     def map_rows(self, block_fn, *args, n_columns=None, out_dtype=None):
         """``block_fn(rows, *args)`` of each block, as a lazy Dask array.
@@ -270,7 +274,7 @@ class DaskInput:
         ``out_dtype`` its dtype (default: the scoring dtype).
         """
         out_dtype = np.dtype(self.dtype if out_dtype is None else out_dtype)
-        head = (self.name, self.dtype, self.check_values, block_fn)
+        head = (self.name, self.dtype, self.check_values, self.allow_nan, block_fn)
         if n_columns is not None:
             return self.X.map_blocks(
                 _map_block,

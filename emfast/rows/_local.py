@@ -76,6 +76,8 @@ class ChunkedRows(Rows):
     check_values : callable or None
         ``check_values(X_chunk, first_row)`` raises a ``ValueError`` for values
         the model cannot take (``first_row``: the chunk's first row index).
+    allow_nan : bool, default=False
+        Let NaN (missing values) through the checks.
     """
 
     def __init__(
@@ -87,12 +89,14 @@ class ChunkedRows(Rows):
         ensure_min_samples=2,
         min_dtype=None,
         check_values=None,
+        allow_nan=False,
     ):
         if not callable(source) and iter(source) is source:
             raise ValueError(_ONE_SHOT)
         self.source = source
         self.name = type(estimator).__name__
         self.check_values = check_values
+        self.allow_nan = allow_nan
         self.n_features = None  # set by the first chunk
         self._weights_given = None  # set by the first chunk
         self._first_read_dtypes = None  # set at the end of the first read
@@ -139,7 +143,9 @@ class ChunkedRows(Rows):
         first_read = self._first_read_dtypes is None
         rows = 0
         for X_chunk, w_chunk in self._raw_chunks():
-            X_chunk = check_rows_block(X_chunk, self.n_features, self.name)
+            X_chunk = check_rows_block(
+                X_chunk, self.n_features, self.name, allow_nan=self.allow_nan
+            )
             if self.n_features is None:
                 self.n_features = X_chunk.shape[1]
             if self._weights_given is None:

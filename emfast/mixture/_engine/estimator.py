@@ -103,6 +103,7 @@ class MixtureEstimator(MixtureInference, DensityMixin, BaseEstimator):
                 self,
                 reset=not warm,
                 check_values=family.check_values,
+                allow_nan=family.allow_nan,
             )
             check_weight_range(rows, family.weights_are_ratios)
             check_n_samples(rows.n_samples, self.n_components)
@@ -185,6 +186,7 @@ class MixtureEstimator(MixtureInference, DensityMixin, BaseEstimator):
                 ensure_min_samples=1,
                 min_dtype=dtype,
                 check_values=family.check_values,
+                allow_nan=family.allow_nan,
             )
             check_weight_range(rows, family.weights_are_ratios)
             if not fitted:

@@ -96,6 +96,9 @@ class Family:
         ``ValueError`` naming the first bad entry (``first_row`` is the index
         of the block's first row, or None if unknown). It runs on every block
         each time it is read, and on every row given for scoring.
+    allow_nan : bool
+        True if the family takes NaN entries (missing values) in training and
+        scored rows; infinities are refused either way.
     score_block : staticmethod
         *Required.* ``score_block(X, *scoring_args, want_resp=False,
         want_log_norm=True)`` of validated rows in the model's dtype returns
@@ -108,6 +111,7 @@ class Family:
     fitted_attribute = "weights_"
     weights_are_ratios = True
     check_values = None
+    allow_nan = False
     score_block = None
 
     # ------------------------------------------------------------ fitting

@@ -30,7 +30,13 @@ class MixtureInference:
         """``score`` / ``labels`` / ``proba`` of X (lazily for a Dask array)."""
         check_is_fitted(self)
         family = self._family()
-        rows = inference_rows(X, self, self._fitted_dtype(), family.check_values)
+        rows = inference_rows(
+            X,
+            self,
+            self._fitted_dtype(),
+            family.check_values,
+            allow_nan=family.allow_nan,
+        )
         return rows.map_rows(
             score_rows,
             family.score_block,

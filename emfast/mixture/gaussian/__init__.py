@@ -3,12 +3,20 @@
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from emfast._sklearn import Interval, StrOptions
 from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture._engine.init import DenseResp
-from emfast.mixture.gaussian._family import GaussianFamily, params_from_resp
-from emfast.rows import ArrayRows
+from emfast.mixture.gaussian import _missing
+from emfast.mixture.gaussian._family import (
+    FITTED,
+    GaussianFamily,
+    GaussianParams,
+    params_from_resp,
+)
+from emfast.mixture.gaussian._missing_family import MarginalizingFamily
+from emfast.rows import ArrayRows, inference_rows
 
 
 class GaussianMixture(MixtureEstimator):
@@ -24,8 +32,10 @@ class GaussianMixture(MixtureEstimator):
 
     Differences from scikit-learn: float32 data are processed in float32 with
     float64 statistics (scikit-learn's float32 statistics can turn negative, see
-    scikit-learn#30382), ``lower_bound_`` is always a float64, and a fit that fails
-    leaves the estimator exactly as it was before the call.
+    scikit-learn#30382), ``lower_bound_`` is always a float64, a fit that fails
+    leaves the estimator exactly as it was before the call, and
+    ``missing="marginalize"`` fits rows with missing values (NaN) by exact
+    incomplete-data EM; :meth:`impute` fills them in.
 
     Parameters
     ----------
@@ -66,6 +76,21 @@ class GaussianMixture(MixtureEstimator):
         1 prints each initialisation and iteration, 2 also timings and changes.
     verbose_interval : int, default=10
         Number of iterations between messages.
+    missing : {'error', 'marginalize'}, default='error'
+        What NaN in the rows mean. 'error': scikit-learn's behaviour, NaN are
+        refused with its error. 'marginalize': a NaN is a missing value. Every
+        method (``fit``, ``fit_predict``, ``partial_fit``, ``predict``,
+        ``predict_proba``, ``score_samples``, ``score``, ``bic``, ``aic``)
+        then uses the observed coordinates of each row: its density is the
+        marginal density of those (the marginal of a Gaussian is Gaussian),
+        and the M-step takes the expected statistics given them (the
+        conditional mean and covariance of the missing coordinates: exact EM
+        for incomplete data, Ghahramani and Jordan 1994). Missing values are
+        taken to be missing at random. A row needs one observed value and a
+        column one observed value (with positive weight); infinities are
+        still refused. The initialisation runs ``init_params`` on the rows
+        with each missing entry replaced by the observed mean of its column.
+        Rows without NaN give results bit for bit equal to 'error'.
 
     Attributes
     ----------
@@ -127,6 +152,7 @@ class GaussianMixture(MixtureEstimator):
         "weights_init": ["array-like", None],
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
+        "missing": [StrOptions({"error", "marginalize"})],
     }
 
     def __init__(
@@ -146,6 +172,7 @@ class GaussianMixture(MixtureEstimator):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        missing="error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -161,9 +188,12 @@ class GaussianMixture(MixtureEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.missing = missing
 
     def _family(self):
-        return GaussianFamily(
+        marginalize = self.missing == "marginalize"
+        family = MarginalizingFamily if marginalize else GaussianFamily
+        return family(
             n_components=self.n_components,
             covariance_type=self.covariance_type,
             reg_covar=self.reg_covar,
@@ -171,6 +201,48 @@ class GaussianMixture(MixtureEstimator):
             weights_init=self.weights_init,
             means_init=self.means_init,
             precisions_init=self.precisions_init,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "marginalize"
+        return tags
+
+    def impute(self, X):
+        """X with each missing entry (NaN) replaced by its conditional expectation.
+
+        The value of a missing coordinate ``x_m`` of a row with observed
+        coordinates ``x_o`` is ``E[x_m | x_o] = sum_k p(k | x_o) E[x_m | x_o, k]``
+        under the fitted mixture: the posterior-weighted conditional means of
+        the components. Observed values are kept. Works whatever ``missing``
+        is (a model fitted on complete rows imputes too).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or Dask array
+            Rows with NaN marking missing values; each row needs one observed
+            value. A Dask array gives a lazy Dask array.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            A new array, in the precision the rows are scored in (the model's,
+            or the rows' if higher).
+        """
+        check_is_fitted(self)
+        rows = inference_rows(
+            X,
+            self,
+            self._fitted_dtype(),
+            _missing.check_observed,
+            allow_nan=True,
+        )
+        params = GaussianParams(*(getattr(self, name) for name in FITTED[:4]))
+        return rows.map_rows(
+            _missing.impute,
+            params,
+            self.covariance_type,
+            n_columns=self.n_features_in_,
         )
 
     def _initialize(self, X, resp):

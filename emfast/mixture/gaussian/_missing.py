@@ -2,32 +2,29 @@
 
 Incomplete-data EM (Ghahramani and Jordan, 1994) needs, for each row with NaN,
 the density of its observed coordinates and the expected sufficient statistics
-given them. The kernels (:mod:`emfast.kernels.gaussian_missing` for full and
-tied covariances, :mod:`emfast.kernels.gaussian_missing_diag` for diagonal and
-spherical ones) do that for a *listed subset* of the rows of a block; complete
-rows are left to the complete-data kernels, so that data without NaN follow the
-complete-data path bit for bit.
+given them. The kernels (:mod:`~emfast.kernels.mixture.gaussian_missing` for
+full and tied covariances, :mod:`~emfast.kernels.mixture.gaussian_missing_diag`
+for diagonal and spherical ones) do that for a *listed subset* of the rows of a
+block; complete rows are left to the complete-data kernels, so that data
+without NaN follow the complete-data path bit for bit.
 
-Routing for a caller (an EM pass over blocks):
+This module is the layer between those kernels and the rows of a pass:
 
-1. ``rows = incomplete_rows(X_block, first_row)``: the rows with a NaN (raises
-   for a row without an observed value or with an infinity);
-2. the complete rows ``X_block[complete]`` (a compacted copy: the GEMM kernel
-   multiplies even zero responsibilities by the row, so a NaN row with zero
-   weight would still poison its sums) go through the existing pass;
-3. ``block_stats(X_block, w_block, args, rows)`` gives the :class:`MissingStats`
-   of the listed rows; ``args = kernel_args(params, covariance_type, dtype)`` is
-   built once per pass (small arrays, broadcastable to Dask workers);
-4. :func:`merge_with_complete` adds them to the complete rows'
-   :class:`~emfast.mixture._gaussian_pass.GaussianStats` (or
-   :func:`to_gaussian_stats` when no row is complete), which
-   :func:`~emfast.mixture._gaussian_update.estimate_gaussian_parameters` takes
-   as they are.
+- :func:`incomplete_rows` lists the rows of a block with a NaN (and refuses a
+  row without an observed value or with an infinity);
+- :func:`block_stats` gives the :class:`MissingStats` of listed rows under
+  :func:`kernel_args` (small arrays, built once per pass and shipped to Dask
+  workers with every block); per-chunk sums are added in chunk order;
+- :func:`merge_with_complete` adds them to the complete rows'
+  :class:`~emfast.mixture.gaussian._pass.GaussianStats`, which the M-step
+  (:func:`~emfast.mixture.gaussian._update.estimate_gaussian_parameters`)
+  takes as they are;
+- :func:`missing_score` and :func:`impute` route complete rows themselves.
 
 Statistics are centred on the means rounded to the data dtype, as in
-:func:`~emfast.mixture._gaussian_pass.gaussian_pass`, so both parts share
-``centers``. The scoring (:func:`missing_score`) and :func:`impute` functions
-route complete rows themselves.
+:func:`~emfast.mixture.gaussian._pass.gaussian_pass`, so both parts share
+``centers``. How a pass routes the rows of each block is
+:mod:`emfast.mixture.gaussian._missing_rows`'s job.
 """
 
 from typing import NamedTuple
@@ -35,14 +32,15 @@ from typing import NamedTuple
 import numpy as np
 
 from emfast import _chunks
-from emfast.kernels import gaussian_missing, gaussian_missing_diag
-from emfast.mixture._data import symmetrise_upper
-from emfast.mixture._gaussian_pass import (
+from emfast._numba import serial_blas
+from emfast.kernels.mixture import gaussian_missing, gaussian_missing_diag
+from emfast.mixture.gaussian._pass import (
     GaussianStats,
     as_dtype_values,
     gaussian_score,
     log_weights,
 )
+from emfast.rows import symmetrise_upper
 
 _NO_WEIGHTS = np.empty(0)
 
@@ -51,8 +49,8 @@ class MissingArgs(NamedTuple):
     """Parameters in kernel layout for one pass (float64, small).
 
     ``model`` is the ``Model`` of :attr:`kernels`:
-    :mod:`~emfast.kernels.gaussian_missing` (full, tied) or
-    :mod:`~emfast.kernels.gaussian_missing_diag` (diag, spherical); ``centers``
+    :mod:`~emfast.kernels.mixture.gaussian_missing` (full, tied) or
+    :mod:`~emfast.kernels.mixture.gaussian_missing_diag` (diag, spherical); ``centers``
     are the means the statistics are centred on (rounded to the data dtype).
     """
 
@@ -88,12 +86,6 @@ class MissingStats(NamedTuple):
     nk: np.ndarray
     s1: np.ndarray
     s2: np.ndarray
-
-
-def sum_missing_stats(parts):
-    """Elementwise sum of :class:`MissingStats` of disjoint rows, in order."""
-    parts = list(parts)
-    return MissingStats(*(sum(values[1:], values[0]) for values in zip(*parts)))
 
 
 def kernel_args(params, covariance_type, dtype):
@@ -132,9 +124,9 @@ def missing_counts(X, first_row=0):
 
     Parameters
     ----------
-    X : ndarray of float32 or float64, C-contiguous
-    first_row : int
-        Index of ``X[0]`` among the user's rows (for messages).
+    X : ndarray of float32 or float64
+    first_row : int or None
+        Index of ``X[0]`` among the user's rows (for messages; None if unknown).
 
     Raises
     ------
@@ -146,16 +138,25 @@ def missing_counts(X, first_row=0):
     bad = np.flatnonzero((counts < 0) | (counts == X.shape[1]))
     if bad.size:
         i = bad[0]
+        row = "a row" if first_row is None else f"row {first_row + i}"
         if counts[i] < 0:
             raise ValueError(
-                f"Input X contains infinity (row {first_row + i}); only NaN marks "
-                "a missing value."
+                f"Input X contains infinity ({row}); only NaN marks a missing value."
             )
         raise ValueError(
-            f"row {first_row + i} has no observed value (every entry is NaN): it "
-            "says nothing about the mixture; drop it."
+            f"Input X has no observed value in {row} (every entry is NaN): the "
+            "row says nothing about the mixture; drop it."
         )
     return counts
+
+
+def check_observed(X, first_row=0):
+    """Raise a ``ValueError`` naming the first row without an observed value.
+
+    The value check of a family that marginalises missing values (rows of
+    ``X`` may hold NaN, and at least one number each).
+    """
+    missing_counts(X, first_row)
 
 
 def incomplete_rows(X, first_row=0):
@@ -229,27 +230,6 @@ def missing_pass(X_block, w_block, params, covariance_type, rows=None):
     return block_stats(X_block, w_block, args, np.asarray(rows, dtype=np.int64))
 
 
-def to_gaussian_stats(missing, centers, weight_sum, covariance_type):
-    """:class:`GaussianStats` of incomplete rows alone, for the existing M-step.
-
-    Tied covariances take the per-component scatter (the M-step's
-    initialisation branch: pooled scatter = sum of the components' scatters
-    plus ``deficit``, zero here).
-    """
-    stats = GaussianStats(
-        centers=centers,
-        log_norm=missing.log_norm,
-        weight_sum=weight_sum,
-        nk=missing.nk,
-        s1=missing.s1,
-        s2=missing.s2,
-    )
-    if covariance_type == "tied":
-        n_features = centers.shape[1]
-        stats.deficit = np.zeros((n_features, n_features))
-    return stats
-
-
 def tied_scatter(missing, centers, shift):
     """``sum_k sum r E[(x - shift)(x - shift)^T]`` of incomplete rows (D x D).
 
@@ -264,17 +244,20 @@ def tied_scatter(missing, centers, shift):
     return missing.s2.sum(axis=0) + cross + cross.T + (offsets.T * missing.nk) @ offsets
 
 
-def merge_with_complete(complete, missing, covariance_type):
+def merge_with_complete(complete, missing, covariance_type, complete_scatter=None):
     """Statistics of all rows: the complete rows' pass plus the incomplete ones.
 
     Parameters
     ----------
     complete : GaussianStats
-        From :func:`~emfast.mixture._gaussian_pass.gaussian_pass` over the
-        complete rows (tied: with their scatter about ``complete.shift``), with
-        the same means; its ``weight_sum`` is replaced by the caller if needed.
+        From :func:`~emfast.mixture.gaussian._pass.gaussian_pass` over the
+        complete rows with the same means (tied: run with an explicit
+        ``shift``, so without a scatter); its ``weight_sum`` is kept.
     missing : MissingStats
     covariance_type : str
+    complete_scatter : ndarray (n_features, n_features), default=None
+        Tied only: the complete rows' ``sum w (x - shift)(x - shift)^T`` about
+        ``complete.shift``.
 
     Returns
     -------
@@ -289,7 +272,7 @@ def merge_with_complete(complete, missing, covariance_type):
     )
     if covariance_type == "tied":
         merged.shift = complete.shift
-        merged.scatter = complete.scatter + tied_scatter(
+        merged.scatter = complete_scatter + tied_scatter(
             missing, complete.centers, complete.shift
         )
     else:
@@ -301,7 +284,7 @@ def missing_score(X, params, covariance_type, want_resp=False):
     """Per-row ``log p(x_o)``, most probable component and optional posteriors.
 
     Complete rows go through
-    :func:`~emfast.mixture._gaussian_pass.gaussian_score` (so data without NaN
+    :func:`~emfast.mixture.gaussian._pass.gaussian_score` (so data without NaN
     give its results exactly), rows with NaN through the missing-value kernels.
 
     Returns
@@ -355,6 +338,16 @@ def missing_score(X, params, covariance_type, want_resp=False):
     if want_resp:
         resp[rows] = part_resp
     return log_norm, labels, resp
+
+
+def score_rows(X, params, covariance_type, want_resp=False):
+    """:func:`missing_score` as a family's ``score_block`` (BLAS on one thread).
+
+    ``params`` is a ``GaussianParams`` in the model's dtype (the covariances
+    serve rows whose densities all underflow).
+    """
+    with serial_blas():
+        return missing_score(X, params, covariance_type, want_resp)
 
 
 def impute(X, params, covariance_type):

@@ -9,9 +9,9 @@ their order.
 Parameters in kernel layout: ``log_w[k]``, ``means_t[l, k]``, ``prec_t[l, k]``
 (precision ``1 / var``, equal across features for spherical components) and
 ``half_log_prec_t[l, k] = log(prec_t[l, k]) / 2``. Rows are listed as for
-:mod:`emfast.kernels.gaussian_missing` (``rows`` and chunk ``bounds``), and so
-are the per-chunk float64 statistics, here with the diagonal of the second
-moments only: ``s2[c][l, k] = sum r E[(x_l - mu_lk)^2]``.
+:mod:`~emfast.kernels.mixture.gaussian_missing` (``rows`` and chunk
+``bounds``), and so are the per-chunk float64 statistics, here with the
+diagonal of the second moments only: ``s2[c][l, k] = sum r E[(x_l - mu_lk)^2]``.
 """
 
 import math
@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, posterior_row
+from emfast.kernels.mixture.logsumexp import argmax, posterior_row
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -124,7 +124,7 @@ def impute(X, rows, bounds, model, out, log_norm):
     """``out[i, l] = sum_k p(k | x_o) mu_lk`` on the NaN of listed rows.
 
     ``out`` is a copy of ``X``; ``log_norm[p]`` as in
-    :func:`emfast.kernels.gaussian_missing.impute`.
+    :func:`emfast.kernels.mixture.gaussian_missing.impute`.
     """
     n_features, n_components = model.means_t.shape
     for c in prange(bounds.shape[0] - 1):

@@ -39,7 +39,7 @@ from collections import namedtuple
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.logsumexp import argmax, posterior_row
+from emfast.kernels.mixture.logsumexp import argmax, posterior_row
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # pattern keys are the NaN mask read as a binary number, modulo this prime:
@@ -64,19 +64,22 @@ Workspace = namedtuple(
 
 @jit(parallel=True)
 def count_missing(X, chunk_rows, counts):
-    """``counts[i]``: number of NaN in row ``i``, or -1 if it holds an infinity."""
+    """``counts[i]``: number of NaN in row ``i``, or -1 if it holds an infinity.
+
+    Branch-free over a row's entries: missing values fall at random, so a
+    branch per entry would be mispredicted often (this runs on every block of
+    every pass).
+    """
     n_samples, n_features = X.shape
     for c in prange((n_samples + chunk_rows - 1) // chunk_rows):
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             n_nan = 0
+            n_inf = 0
             for l in range(n_features):
                 v = X[i, l]
-                if v != v:
-                    n_nan += 1
-                elif v == np.inf or v == -np.inf:
-                    n_nan = -1
-                    break
-            counts[i] = n_nan
+                n_nan += v != v
+                n_inf += abs(v) == np.inf
+            counts[i] = -1 if n_inf else n_nan
 
 
 @jit
