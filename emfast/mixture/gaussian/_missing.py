@@ -340,11 +340,12 @@ def missing_score(X, params, covariance_type, want_resp=False):
     return log_norm, labels, resp
 
 
-def score_rows(X, params, covariance_type, want_resp=False):
+def score_rows(X, params, covariance_type, want_resp=False, want_log_norm=True):
     """:func:`missing_score` as a family's ``score_block`` (BLAS on one thread).
 
     ``params`` is a ``GaussianParams`` in the model's dtype (the covariances
-    serve rows whose densities all underflow).
+    serve rows whose densities all underflow). The log-densities are always
+    computed (``want_log_norm`` is accepted for the engine's signature).
     """
     with serial_blas():
         return missing_score(X, params, covariance_type, want_resp)
