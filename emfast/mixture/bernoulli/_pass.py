@@ -70,9 +70,9 @@ def kernel_params(params):
     its fit had ``1 - MIN_PROBABILITY`` (float32 has no number in between), and
     scores as the fit did.
     """
-    weights = np.asarray(params.weights, dtype=np.float64)
+    weights, probabilities = (np.asarray(p, dtype=np.float64) for p in params)
     probabilities = np.clip(
-        np.asarray(params.probabilities, dtype=np.float64),
+        probabilities,
         MIN_PROBABILITY,
         1.0 - MIN_PROBABILITY,
     )
