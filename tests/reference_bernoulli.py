@@ -76,3 +76,24 @@ def fit(X, weights, probabilities, n_iter, sample_weight=None):
         )
         bounds.append(bound)
     return weights, probabilities, bounds
+
+
+def simulate(rng, n_samples=181, n_features=6, n_components=3, fractional=False):
+    """Rows from a random Bernoulli mixture, and that mixture's parameters.
+
+    ``fractional``: a third of the entries are replaced by numbers in [0, 1].
+    """
+    probabilities = rng.beta(0.5, 0.5, size=(n_components, n_features))
+    weights = rng.dirichlet(np.full(n_components, 2.0))
+    labels = rng.choice(n_components, size=n_samples, p=weights)
+    X = (rng.uniform(size=(n_samples, n_features)) < probabilities[labels]) * 1.0
+    if fractional:
+        soft = rng.uniform(size=X.shape) < 1 / 3
+        X[soft] = rng.uniform(size=soft.sum())
+    return X, weights, probabilities
+
+
+def other_params(rng, n_components, n_features):
+    """Parameters unrelated to the data: responsibilities are far from one-hot."""
+    weights = rng.dirichlet(np.full(n_components, 2.0))
+    return weights, rng.uniform(0.05, 0.95, size=(n_components, n_features))
