@@ -79,7 +79,8 @@ def fit_mixtures(X, X_test, sizes, max_iter):
 
 
 def fit_vae(X, X_test, side, epochs, n_importance):
-    """The VAE, its test ELBO and its IWAE estimate (first 1000 test images)."""
+    """The VAE's test ELBO, its IWAE estimate (first 1000 test images) and its
+    latent dimension."""
     start = time.perf_counter()
     vae = VAE(
         n_latent=20 if side == 28 else 8,
@@ -91,10 +92,11 @@ def fit_vae(X, X_test, side, epochs, n_importance):
     iwae = float(np.mean(vae.log_likelihood(X_test[:1000], n_importance)))
     seconds = time.perf_counter() - start
     print(
-        f"VAE (20-d latent): test ELBO {elbo:8.2f}, IWAE log p(x) {iwae:8.2f} "
-        f"({n_importance} samples) nats/image ({epochs} epochs, {seconds:.0f} s)"
+        f"VAE ({vae.n_latent}-d latent): test ELBO {elbo:8.2f}, IWAE log p(x) "
+        f"{iwae:8.2f} ({n_importance} samples) nats/image ({epochs} epochs, "
+        f"{seconds:.0f} s)"
     )
-    return elbo, iwae
+    return elbo, iwae, vae.n_latent
 
 
 def image_grid(ax, images, side, columns):
@@ -108,7 +110,7 @@ def image_grid(ax, images, side, columns):
     ax.axis("off")
 
 
-def draw(fits, elbo, iwae, side, source):
+def draw(fits, elbo, iwae, n_latent, side, source):
     largest = max(fits)
     model = fits[largest][0]
     order = np.argsort(-model.weights_)
@@ -130,7 +132,7 @@ def draw(fits, elbo, iwae, side, source):
     axes[1].set_ylabel("test log-likelihood per image (nats, higher is better)")
     axes[1].set_title(
         "exact log p(x) of the mixtures; lower bounds on log p(x) of the VAE\n"
-        "(20-d continuous latent space, learned decoder)",
+        f"({n_latent}-d continuous latent space, learned decoder)",
         fontsize=10,
     )
     axes[1].grid(axis="y", alpha=0.3)
@@ -143,12 +145,11 @@ def main():
     X, X_test, side, source = load(args.quick)
     print(f"{source}: {len(X)} training and {len(X_test)} test images")
     sizes = (5, 10) if args.quick else (10, 50, 100)
-    fits = fit_mixtures(X, X_test, sizes, max_iter=20 if args.quick else 100)
-    elbo, iwae = fit_vae(
-        X, X_test, side, epochs=2 if args.quick else 10, n_importance=20 if
-        args.quick else 500,
-    )  # fmt: skip
-    save(draw(fits, elbo, iwae, side, source), args.out, "bernoulli_mnist")
+    fits = fit_mixtures(X, X_test, sizes, max_iter=10 if args.quick else 100)
+    epochs, n_importance = (1, 10) if args.quick else (10, 500)
+    elbo, iwae, n_latent = fit_vae(X, X_test, side, epochs, n_importance)
+    figure = draw(fits, elbo, iwae, n_latent, side, source)
+    save(figure, args.out, "bernoulli_mnist")
 
 
 if __name__ == "__main__":
