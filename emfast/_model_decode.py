@@ -20,6 +20,7 @@ ESTIMATORS = {
     "GaussianMixture": "emfast.mixture.gaussian",
     "BayesianGaussianMixture": "emfast.mixture.bayesian",
     "PoissonMixture": "emfast.mixture.poisson",
+    "BernoulliMixture": "emfast.mixture.bernoulli",
 }
 # constructor parameters that may be arrays, and those that are floats
 ARRAY_PARAMS = (
