@@ -138,8 +138,11 @@ def update(stats, offset=NK_OFFSET):
     return BernoulliParams(nk / nk.sum(), probabilities)
 
 
-def bernoulli_score(X, params, want_resp=False):
+def bernoulli_score(X, params, want_resp=False, want_log_norm=True):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
+
+    The log-densities are computed whatever ``want_log_norm`` says (the
+    kernel needs them for the labels).
 
     Returns
     -------
