@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
     from emfast._numba import num_threads
     from emfast._warmup import warmup
     from emfast.mixture.bayesian import BayesianGaussianMixture
+    from emfast.mixture.categorical import CategoricalMixture
     from emfast.mixture.gaussian import GaussianMixture
     from emfast.mixture.poisson import PoissonMixture
     from emfast.mixture.selection import select_n_components
@@ -30,6 +31,7 @@ _LAZY = {
     "GaussianMixture": "emfast.mixture.gaussian",
     "BayesianGaussianMixture": "emfast.mixture.bayesian",
     "PoissonMixture": "emfast.mixture.poisson",
+    "CategoricalMixture": "emfast.mixture.categorical",
     "VAE": "emfast.vae",
     "select_n_components": "emfast.mixture.selection",
     "save_model": "emfast._model_io",
@@ -41,6 +43,7 @@ _LAZY = {
 # spelled out (not built from _LAZY) so that type checkers can read it
 __all__ = [
     "BayesianGaussianMixture",
+    "CategoricalMixture",
     "GaussianMixture",
     "PoissonMixture",
     "VAE",
