@@ -112,7 +112,9 @@ def stats(
 
 
 @jit(parallel=True)
-def resp_stats(X, resp, sample_weight, offsets, n_levels, chunk_rows, n_invalid, nk, counts):
+def resp_stats(
+    X, resp, sample_weight, offsets, n_levels, chunk_rows, n_invalid, nk, counts
+):
     """``nk`` and ``counts`` of given responsibilities (the initialisation's)."""
     n_samples, n_features = X.shape
     n_components = resp.shape[1]

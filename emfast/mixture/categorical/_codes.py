@@ -141,8 +141,8 @@ def _summary_block(X_block, w_block, first_row, limits, estimator_name, unknown)
     if too_large:
         example = _example(X_block, lambda x: (x == np.floor(x)) & (x >= bounds), where)
         raise ValueError(limits.beyond(estimator_name, too_large, example))
-    column_max = buffers[3].max(axis=0) if buffers[3].shape[0] else np.full(
-        n_features, -1.0
+    column_max = (
+        buffers[3].max(axis=0) if buffers[3].shape[0] else np.full(n_features, -1.0)
     )
     return (CodeSummary(column_max),)
 

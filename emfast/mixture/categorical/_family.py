@@ -104,7 +104,9 @@ class CategoricalFamily(Family):
     def check_values(self, X_block, first_row):
         """Raise a ``ValueError`` naming the first entry that is not a code
         (below ``n_levels`` when given)."""
-        check_codes(X_block, self._given(X_block.shape[1]), self.estimator_name, first_row)
+        check_codes(
+            X_block, self._given(X_block.shape[1]), self.estimator_name, first_row
+        )
 
     # ------------------------------------------------------------ fitting
     def prepare(self, rows, estimator, *, continuing=False):
@@ -228,9 +230,7 @@ class CategoricalFamily(Family):
             sums = table.sum(axis=1, dtype=np.float64)
             worst = int(np.argmax(np.abs(sums - 1.0)))
             if abs(sums[worst] - 1.0) > _SUM_ATOL[table.dtype]:
-                raise ValueError(
-                    f"{where} row {worst} sums to {sums[worst]!r}, not 1"
-                )
+                raise ValueError(f"{where} row {worst} sums to {sums[worst]!r}, not 1")
         self._check_table_size(np.array([t.shape[1] for t in tables]))
 
     def from_file(self, fitted):
