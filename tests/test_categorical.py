@@ -277,6 +277,21 @@ def test_em_path_matches_reference(rng, init_params):
         assert_allclose(ours, theirs, rtol=1e-9, atol=1e-15)
 
 
+def test_random_probabilities_start_draws_flat_dirichlet_tables(rng):
+    n_levels = [3, 1, 5]
+    X, _ = _data(rng, n_levels, 2, n_samples=200)
+    X[0] = np.asarray(n_levels) - 1
+    seed = _seed(rng)
+    cm = CategoricalMixture(
+        4, init_params="random_probabilities", max_iter=0, random_state=seed
+    ).fit(X)
+    draws = np.random.RandomState(seed)
+    tables = [draws.dirichlet(np.ones(levels), size=4) for levels in n_levels]
+    assert_allclose(cm.weights_, np.full(4, 0.25))
+    for ours, theirs in zip(cm.probabilities_, tables):
+        assert_allclose(ours, theirs, rtol=1e-12)
+
+
 def test_recovers_simulated_latent_classes(rng):
     """Three classes over six columns of 2 to 5 levels, each class preferring
     its own levels; 20 000 rows."""
@@ -284,8 +299,8 @@ def test_recovers_simulated_latent_classes(rng):
     weights = np.array([0.2, 0.3, 0.5])
     probabilities = []
     for j, levels in enumerate(n_levels):
-        table = 0.5 * rng.dirichlet(np.ones(levels), size=n_components)
-        table[np.arange(n_components), (np.arange(n_components) + j) % levels] += 0.5
+        table = 0.4 * rng.dirichlet(np.ones(levels), size=n_components)
+        table[np.arange(n_components), (np.arange(n_components) + j) % levels] += 0.6
         probabilities.append(table)
     X, labels = ref.simulate(rng, 20_000, weights, probabilities)
     cm = CategoricalMixture(n_components, n_init=3, tol=1e-6, random_state=_seed(rng))
@@ -300,10 +315,10 @@ def test_recovers_simulated_latent_classes(rng):
         ),
     )
     order = list(order)
-    # standard errors: weights about 0.004, probabilities at most about 0.01
-    assert_allclose(cm.weights_[order], weights, atol=0.03)
+    # largest errors measured over 40 seeds: weights 0.010, probabilities 0.024
+    assert_allclose(cm.weights_[order], weights, atol=0.025)
     for fitted, true in zip(cm.probabilities_, probabilities):
-        assert_allclose(fitted[order], true, atol=0.05)
+        assert_allclose(fitted[order], true, atol=0.045)
     true_ll = logsumexp(ref.weighted_log_prob(X, weights, probabilities), axis=1)
     assert cm.score(X) > true_ll.mean() - 1e-3  # EM's optimum is at least as likely
     accuracy = np.mean(np.argsort(order)[cm.predict(X)] == labels)

@@ -60,7 +60,9 @@ class CategoricalMixture(MixtureEstimator):
     ``n_components`` rows (without replacement) as the classes' first members
     (with a small ``smoothing``, the first E-step gives each row to the class
     whose first member it matches in the most columns), 'random' draws uniform
-    random responsibilities. k-means is not
+    random responsibilities, and 'random_probabilities' draws each class's
+    probabilities of each column from a flat Dirichlet, without reading the
+    rows. k-means is not
     offered: on codes it would treat levels as ordered numbers, and on one-hot
     rows it would need an array of ``n_samples * sum(n_levels_)`` entries.
     Latent class models have local optima: use ``n_init`` > 1.
@@ -82,7 +84,8 @@ class CategoricalMixture(MixtureEstimator):
         The number of EM iterations to perform.
     n_init : int, default=1
         The number of initialisations to perform; the best result is kept.
-    init_params : {'random_from_data', 'random'}, default='random_from_data'
+    init_params : {'random_from_data', 'random', 'random_probabilities'}, \
+default='random_from_data'
         How the initial responsibilities are drawn (see above). With
         ``sample_weight``, 'random_from_data' draws rows with probability
         proportional to weight.
@@ -149,7 +152,9 @@ class CategoricalMixture(MixtureEstimator):
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions({"random", "random_from_data"})],
+        "init_params": [
+            StrOptions({"random", "random_from_data", "random_probabilities"})
+        ],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],

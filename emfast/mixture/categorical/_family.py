@@ -137,6 +137,23 @@ class CategoricalFamily(Family):
                 "columns with many levels."
             )
 
+    def initial_params(self, rows, context, random_state):
+        """Random probabilities (the default), or the engine's initial
+        responsibilities ('random_from_data', 'random') and their M-step.
+
+        'random_probabilities' draws each component's probabilities of each
+        column uniformly from the simplex (a flat Dirichlet) with equal
+        weights: classes that differ from the start, without reading the rows.
+        """
+        if self.init_params != "random_probabilities":
+            return super().initial_params(rows, context, random_state)
+        tables = [
+            random_state.dirichlet(np.ones(levels), size=self.n_components)
+            for levels in context.n_levels
+        ]
+        weights = np.full(self.n_components, 1.0 / self.n_components)
+        return CategoricalParams(weights, np.concatenate(tables, axis=1))
+
     def resp_statistics(self, rows, resp, context):
         return resp_pass(rows, resp, context.n_levels)
 
@@ -230,7 +247,9 @@ class CategoricalFamily(Family):
             sums = table.sum(axis=1, dtype=np.float64)
             worst = int(np.argmax(np.abs(sums - 1.0)))
             if abs(sums[worst] - 1.0) > _SUM_ATOL[table.dtype]:
-                raise ValueError(f"{where} row {worst} sums to {sums[worst]!r}, not 1")
+                raise ValueError(
+                    f"{where} row {worst} sums to {float(sums[worst])!r}, not 1"
+                )
         self._check_table_size(np.array([t.shape[1] for t in tables]))
 
     def from_file(self, fitted):
