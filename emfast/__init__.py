@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
     from emfast._warmup import warmup
     from emfast.mixture.bayesian import BayesianGaussianMixture
     from emfast.mixture.bernoulli import BernoulliMixture
+    from emfast.mixture.categorical import CategoricalMixture
     from emfast.mixture.gaussian import GaussianMixture
     from emfast.mixture.poisson import PoissonMixture
     from emfast.mixture.selection import select_n_components
@@ -32,6 +33,7 @@ _LAZY = {
     "BayesianGaussianMixture": "emfast.mixture.bayesian",
     "PoissonMixture": "emfast.mixture.poisson",
     "BernoulliMixture": "emfast.mixture.bernoulli",
+    "CategoricalMixture": "emfast.mixture.categorical",
     "VAE": "emfast.vae",
     "select_n_components": "emfast.mixture.selection",
     "save_model": "emfast._model_io",
@@ -44,6 +46,7 @@ _LAZY = {
 __all__ = [
     "BayesianGaussianMixture",
     "BernoulliMixture",
+    "CategoricalMixture",
     "GaussianMixture",
     "PoissonMixture",
     "VAE",

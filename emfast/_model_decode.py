@@ -21,6 +21,7 @@ ESTIMATORS = {
     "BayesianGaussianMixture": "emfast.mixture.bayesian",
     "PoissonMixture": "emfast.mixture.poisson",
     "BernoulliMixture": "emfast.mixture.bernoulli",
+    "CategoricalMixture": "emfast.mixture.categorical",
 }
 # constructor parameters that may be arrays, and those that are floats
 ARRAY_PARAMS = (
@@ -29,6 +30,7 @@ ARRAY_PARAMS = (
     "precisions_init",
     "mean_prior",
     "covariance_prior",
+    "n_levels",
 )
 _FLOAT_PARAMS = (
     "tol",
@@ -150,15 +152,16 @@ def _decode_fitted(stored, model, family):
     fitted = {"n_features_in_": n_features}
     dtypes = set()
     for name, shape in shapes.items():
-        array = _decode_array(stored[name], f"fitted.{name}")
-        if array.shape != shape:
-            raise FormatError(
-                f"fitted.{name} has shape {array.shape}, expected {shape} "
-                f"for {model.n_components} components of {n_features} features"
-                + _covariance_words(model)
+        if isinstance(shape, list):  # a list of arrays, one shape each
+            arrays = _decode_list(
+                stored[name], shape, f"fitted.{name}", model, n_features
             )
-        if not np.isfinite(array).all():
-            raise FormatError(f"fitted.{name} holds non-finite values")
+            dtypes.update(array.dtype for array in arrays)
+            fitted[name] = arrays
+            continue
+        array = _decode_fitted_array(
+            stored[name], shape, f"fitted.{name}", model, n_features
+        )
         if not name.endswith("prior_"):
             dtypes.add(array.dtype)
         fitted[name] = array if array.shape else array[()]  # a scalar as a fit has
@@ -187,6 +190,33 @@ def _decode_fitted(stored, model, family):
             )
         fitted["feature_names_in_"] = np.asarray(names, dtype=object)
     return fitted
+
+
+def _decode_fitted_array(stored, shape, where, model, n_features):
+    """A finite array of the expected shape (``None`` in ``shape``: any length)."""
+    array = _decode_array(stored, where)
+    if len(array.shape) != len(shape) or any(
+        n is not None and n != m for n, m in zip(shape, array.shape)
+    ):
+        expected = tuple("any" if n is None else n for n in shape)
+        raise FormatError(
+            f"{where} has shape {array.shape}, expected {expected} "
+            f"for {model.n_components} components of {n_features} features"
+            + _covariance_words(model)
+        )
+    if not np.isfinite(array).all():
+        raise FormatError(f"{where} holds non-finite values")
+    return array
+
+
+def _decode_list(stored, shapes, where, model, n_features):
+    """A list of arrays, one per entry of ``shapes``."""
+    if not isinstance(stored, list) or len(stored) != len(shapes):
+        raise FormatError(f"{where} must be a list of {len(shapes)} arrays")
+    return [
+        _decode_fitted_array(item, shape, f"{where}[{i}]", model, n_features)
+        for i, (item, shape) in enumerate(zip(stored, shapes))
+    ]
 
 
 def _covariance_words(model):

@@ -8,9 +8,11 @@ A model file is one JSON object::
      "fitted": {fitted attributes}}
 
 Arrays are ``{"type": "ndarray", "dtype": "float64", "shape": [...], "data":
-[nested lists]}``; a float that is not finite is written as the string
-``"nan"``, ``"inf"`` or ``"-inf"`` (the file is strict JSON). Numbers are written
-with all their digits, so a loaded model equals the saved one bit for bit.
+[nested lists]}``, and a list of arrays (one per column, as a categorical
+mixture's ``probabilities_``) is a JSON list of such objects; a float that is
+not finite is written as the string ``"nan"``, ``"inf"`` or ``"-inf"`` (the
+file is strict JSON). Numbers are written with all their digits, so a loaded
+model equals the saved one bit for bit.
 A ``numpy.random.RandomState`` given as ``random_state`` is stored as its state.
 
 Every mixture of emfast can be saved: ``"estimator"`` names its class, and its
@@ -22,7 +24,8 @@ names, types, dtypes, shapes, finite values, and values a fit can produce
 upper-triangular ``precisions_cholesky_`` with a positive diagonal,
 ``covariances_`` and ``precisions_`` that agree with it, a variational
 posterior consistent with its priors, Poisson rates at or above the fit's
-floor). It never runs code from the file (no pickle),
+floor, categorical probabilities that are >= 0 and sum to 1 per row). It
+never runs code from the file (no pickle),
 and a malformed or foreign file raises ``ValueError`` naming the field. The
 file is read in blocks and refused at the first sign that it is not a JSON text
 (a NUL byte, invalid UTF-8, a first character other than ``{``); a UTF-8 byte
@@ -253,8 +256,12 @@ def _to_document(model):
     }
     n_features = int(model.n_features_in_)
     fitted = {"n_features_in_": n_features}
-    for array_name in model._family().file_arrays(model, n_features):
-        fitted[array_name] = _encode_array(getattr(model, array_name))
+    for array_name, shape in model._family().file_arrays(model, n_features).items():
+        value = getattr(model, array_name)
+        if isinstance(shape, list):  # a list of arrays
+            fitted[array_name] = [_encode_array(array) for array in value]
+        else:
+            fitted[array_name] = _encode_array(value)
     fitted["converged_"] = bool(model.converged_)
     fitted["n_iter_"] = int(model.n_iter_)
     fitted["lower_bound_"] = _encode_float(model.lower_bound_)
