@@ -192,8 +192,11 @@ def unsmoothed_ratios(table, n_levels, smoothing):
     return np.maximum(table * (1.0 + smoothing * levels) - smoothing, 0.0)
 
 
-def categorical_score(X, params, n_levels, want_resp=False):
+def categorical_score(X, params, n_levels, want_resp=False, want_log_norm=True):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
+
+    The log-densities are computed whatever ``want_log_norm`` says (the
+    kernel needs them for the labels).
 
     Raises a ``ValueError`` for a code at or beyond its column's number of
     levels (the rows are checked as codes before).
