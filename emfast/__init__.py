@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
     from emfast._numba import num_threads
     from emfast._warmup import warmup
     from emfast.mixture.bayesian import BayesianGaussianMixture
+    from emfast.mixture.custom import ComponentFamily, CustomMixture
     from emfast.mixture.gaussian import GaussianMixture
     from emfast.mixture.poisson import PoissonMixture
     from emfast.mixture.selection import select_n_components
@@ -30,6 +31,8 @@ _LAZY = {
     "GaussianMixture": "emfast.mixture.gaussian",
     "BayesianGaussianMixture": "emfast.mixture.bayesian",
     "PoissonMixture": "emfast.mixture.poisson",
+    "CustomMixture": "emfast.mixture.custom",
+    "ComponentFamily": "emfast.mixture.custom",
     "VAE": "emfast.vae",
     "select_n_components": "emfast.mixture.selection",
     "save_model": "emfast._model_io",
@@ -41,6 +44,8 @@ _LAZY = {
 # spelled out (not built from _LAZY) so that type checkers can read it
 __all__ = [
     "BayesianGaussianMixture",
+    "ComponentFamily",
+    "CustomMixture",
     "GaussianMixture",
     "PoissonMixture",
     "VAE",
