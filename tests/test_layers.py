@@ -162,7 +162,8 @@ MODULES = dict(_modules())
 def test_every_module_has_a_layer():
     assert len(MODULES) > 60
     assert FAMILIES == tuple(
-        f"emfast.mixture.{name}" for name in ("bayesian", "custom", "gaussian", "poisson")
+        f"emfast.mixture.{name}"
+        for name in ("bayesian", "custom", "gaussian", "poisson")
     )
     missing = [m for m in MODULES if _layer(m) is None]
     assert not missing
