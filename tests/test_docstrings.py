@@ -13,6 +13,8 @@ MODULES = [
     "emfast.mixture.gaussian",
     "emfast.mixture.bayesian",
     "emfast.mixture.poisson",
+    "emfast.mixture.custom",
+    "emfast.mixture.custom._component",
     "emfast.vae.estimator",
     "emfast.mixture.selection",
 ]

@@ -117,8 +117,8 @@ class CustomMixture(MixtureEstimator):
     >>> X = np.array([[0.1], [0.2], [0.15], [9.0], [11.0], [10.0]])
     >>> model = CustomMixture(exponential, 2, random_state=0).fit(X)
     >>> model.params_.round(3)
-    array([[0.1  ],
-           [6.667]])
+    array([[0.104],
+           [6.688]])
     >>> model.predict([[0.12], [12.0]])
     array([1, 0])
     """

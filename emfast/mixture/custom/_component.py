@@ -54,7 +54,9 @@ class ComponentFamily:
     expected_statistics : callable ``(params) -> means``, optional
         ``E[T(x)]`` under each component, shape (n_components, n_statistics):
         the M-step's inverse, with which ``partial_fit`` continues a model
-        fitted by ``fit``.
+        fitted by ``fit`` (or unpickled) exactly where it is. Without it, such
+        a stream starts from the statistics of its first batch under the
+        fitted parameters (one full EM step on that batch).
     support : callable ``(X) -> mask``, optional
         A NumPy function of a 2-D block of rows returning a boolean array with
         one entry per row, True for the rows the family can model; rows

@@ -83,22 +83,22 @@ class CustomFamily(Family):
         return resp_pass(rows, resp, self.component, context.n_statistics)
 
     def statistics(self, rows, params, context):
-        return custom_pass(rows, params, self.component, context.n_statistics)
-
-    def m_step(self, stats, context):
-        return update(stats, context.nk_offset, self.component)
-
-    def lower_bound(self, stats, params, context):
-        """The mean log-likelihood under the parameters of the pass."""
-        bound = stats.log_norm / stats.weight_sum
-        if math.isnan(bound):
+        stats = custom_pass(rows, params, self.component, context.n_statistics)
+        if math.isnan(stats.log_norm):
             raise ValueError(
                 f"log_density of the {self.component.name} family gave NaN on "
                 "the training rows (rows outside the family's support, or "
                 "parameters it cannot take?); give ComponentFamily(support=...) "
                 "to check the rows"
             )
-        return bound
+        return stats
+
+    def m_step(self, stats, context):
+        return update(stats, context.nk_offset, self.component)
+
+    def lower_bound(self, stats, params, context):
+        """The mean log-likelihood under the parameters of the pass."""
+        return stats.log_norm / stats.weight_sum
 
     # ------------------------------------------------- fitted attributes
     def params_from(self, estimator):
@@ -150,16 +150,15 @@ class CustomFamily(Family):
     def fitted_statistics(self, params, context):
         """``nk = weights`` and ``sums = weights * E[T(x)]``: statistics whose
         M-step gives back the parameters (for an M-step that matches moments,
-        as maximum likelihood in an exponential family does)."""
+        as maximum likelihood in an exponential family does).
+
+        Without the family's ``expected_statistics``, None: the stream then
+        starts its running statistics from the first batch, as a new stream
+        does (one full step on that batch, from the fitted parameters).
+        """
         expected = self.component.expected_statistics
         if expected is None:
-            raise NotImplementedError(
-                f"partial_fit continues a fitted model of the "
-                f"{self.component.name} family only if the family has "
-                "expected_statistics (E[T(x)] under each component); give "
-                "ComponentFamily(expected_statistics=...), or start a new "
-                "stream from an unfitted model"
-            )
+            return None
         weights, theta = params
         means = np.asarray(expected(theta.copy()), dtype=np.float64)
         n_components = weights.shape[0]
