@@ -17,6 +17,7 @@ MODULES = [
     "emfast.mixture.custom._component",
     "emfast.vae.estimator",
     "emfast.mixture.selection",
+    "emfast.mixture._selection_results",
 ]
 
 
