@@ -31,9 +31,9 @@ def von_mises_log_density(x, theta):  # theta = [mu, kappa, -log(2 pi I0(kappa))
 
 
 @numba.njit(cache=True)
-def von_mises_statistics(x, r, out):  # T(x) = (cos x, sin x)
-    out[0] += r * math.cos(x[0])
-    out[1] += r * math.sin(x[0])
+def von_mises_statistics(x, out):  # T(x) = (cos x, sin x)
+    out[0] = math.cos(x[0])
+    out[1] = math.sin(x[0])
 
 
 def von_mises_m_step(nk, sums):
@@ -75,8 +75,8 @@ def exponential_log_density(x, theta):  # theta = [rate]
 
 
 @numba.njit(cache=True)
-def exponential_statistics(x, r, out):
-    out[0] += r * x[0]
+def exponential_statistics(x, out):  # T(x) = x
+    out[0] = x[0]
 
 
 def exponential_m_step(nk, sums):
@@ -120,11 +120,11 @@ def spherical_log_density(x, theta):  # theta = [mean_1, ..., mean_D, variance]
 
 
 @numba.njit(cache=True)
-def spherical_statistics(x, r, out):  # T(x) = (x_1, ..., x_D, |x|^2)
+def spherical_statistics(x, out):  # T(x) = (x_1, ..., x_D, |x|^2), out zeroed
     n_features = x.shape[0]
     for j in range(n_features):
-        out[j] += r * x[j]
-        out[n_features] += r * x[j] * x[j]
+        out[j] = x[j]
+        out[n_features] += x[j] * x[j]
 
 
 def spherical_m_step(nk, sums):

@@ -22,8 +22,8 @@ from tests import custom_families as families
 from tests.custom_families import EXPONENTIAL, SPHERICAL, VON_MISES
 
 TRUE_MEANS = np.array([-2.0, 0.5, 2.5])
-TRUE_KAPPAS = np.array([4.0, 10.0, 2.0])
-TRUE_WEIGHTS = np.array([0.3, 0.5, 0.2])
+TRUE_KAPPAS = np.array([6.0, 12.0, 4.0])
+TRUE_WEIGHTS = np.array([0.3, 0.45, 0.25])
 
 
 def von_mises_angles(rng, n_samples):
@@ -53,9 +53,10 @@ def test_von_mises_mixture_recovers_simulated_directions(rng):
     ).fit(X)
     assert model.converged_
     order = np.argsort(model.params_[:, 0])
-    assert_allclose(model.weights_[order], TRUE_WEIGHTS, atol=0.03)
-    assert_allclose(model.params_[order, 0], TRUE_MEANS, atol=0.08)
-    assert_allclose(model.params_[order, 1], TRUE_KAPPAS, rtol=0.15)
+    # about 5 standard deviations of each estimate (measured over 12 draws)
+    assert_allclose(model.weights_[order], TRUE_WEIGHTS, atol=0.02)
+    assert_allclose(model.params_[order, 0], TRUE_MEANS, atol=0.06)
+    assert_allclose(model.params_[order, 1], TRUE_KAPPAS, rtol=0.12)
     # the third column is the normalising constant of the fitted kappa
     kappa = model.params_[:, 1]
     assert_allclose(model.params_[:, 2], -np.log(2 * np.pi * np.i0(kappa)), rtol=1e-12)
@@ -160,10 +161,16 @@ def test_sample_draws_from_the_family_grouped_by_component(rng):
         CustomMixture(SPHERICAL, 2).fit(X).sample(3)
 
 
+# scikit-learn skips its array-API check unless SCIPY_ARRAY_API is set
+SKIPPED_CHECKS = "ignore::sklearn.exceptions.SkipTestWarning"
+
+
+@pytest.mark.filterwarnings(SKIPPED_CHECKS)
 def test_check_estimator_passes():
     check_estimator(CustomMixture(SPHERICAL))
 
 
+@pytest.mark.filterwarnings(SKIPPED_CHECKS)
 def test_check_estimator_passes_without_optional_functions():
     """Without expected_statistics, partial_fit after fit starts its running
     statistics from the batch."""

@@ -265,11 +265,16 @@ def not_numba(x, theta):
     return 0.0
 
 
+@numba.njit
+def weighted_statistics(x, r, out):
+    out[0] += r * x[0]
+
+
 @pytest.mark.parametrize(
     "arguments, error, message",
     [
         (dict(log_density=not_numba), TypeError, "must be a numba function"),
-        (dict(statistics=log_of_x), TypeError, r"3 arguments \(x, r, out\)"),
+        (dict(statistics=weighted_statistics), TypeError, r"2 arguments \(x, out\)"),
         (dict(m_step=None), TypeError, "m_step must be callable"),
         (dict(n_statistics=0), ValueError, "n_statistics must be >= 1"),
         (dict(n_statistics=2.0), TypeError, "n_statistics must be an int"),

@@ -6,19 +6,17 @@ arguments:
 - ``log_density(x, theta)``: ``log p(x | theta)`` of one row ``x`` (1-D, in
   the rows' dtype) under one component's parameters ``theta`` (1-D float64, a
   row of the (n_components, n_params) parameter array);
-- ``statistics(x, r, out)``: add ``r * T(x)`` to ``out`` (1-D float64, that
-  component's row of the chunk's sums), where ``r > 0`` is the row's weight
-  times its responsibility and ``T(x)`` the family's sufficient statistics.
+- ``statistics(x, out)``: write the family's sufficient statistics ``T(x)``
+  of the row into ``out`` (1-D float64, zeroed before the call).
 
 The kernels do the rest exactly as the built-in ones do: fixed chunks of
-``chunk_rows`` rows in a ``prange``, one row of float64 sums per chunk (added
-in chunk order by the caller, so 1 or 2 threads give the same bits), the
-log-sum-exp and responsibilities of
-:func:`~emfast.kernels.mixture.logsumexp.posterior_row`, and
-``nk[k] = sum w r_k``, which the family's statistics leave out. A
-responsibility of exactly zero adds nothing (``statistics`` is not called: an
-initial one-hot assignment costs one call per row, and ``T(x)`` of a row
-outside a component's reach, if infinite, never meets a zero).
+``chunk_rows`` rows in a ``prange``, float64 sums per chunk (added in chunk
+order by the caller, so 1 or 2 threads give the same bits), the log-sum-exp and
+responsibilities of :func:`~emfast.kernels.mixture.logsumexp.posterior_row`,
+and the sums ``nk[k] = sum w r_k`` and ``sums[k] = sum w r_k T(x)``. ``T(x)``
+is computed once per row, whatever the number of components. A responsibility
+of exactly zero adds nothing (``T(x)`` of a row that a component cannot reach,
+if infinite, never meets a zero).
 
 Compilation. A numba function passed as an argument has a type of its own
 (``types.Dispatcher`` of that very function object), so each kernel is
@@ -79,11 +77,13 @@ def stats(
     """
     n_samples = X.shape[0]
     n_components = log_weights.shape[0]
+    n_statistics = sums.shape[2]
     weighted = sample_weight.shape[0] > 0
     given = given_resp.shape[0] > 0
     for c in prange(ll.shape[0]):
         log_prob = np.empty(n_components)
         resp = np.empty(n_components)
+        t = np.empty(n_statistics)
         nk_c = nk[c]
         sums_c = sums[c]
         nk_c[:] = 0.0
@@ -104,11 +104,14 @@ def stats(
                 ll_c += weight * log_norm
                 if log_norm == -np.inf:  # no component can produce this row
                     continue
+            t[:] = 0.0
+            statistics(x, t)
             for k in range(n_components):
                 r = resp[k]
                 if r != 0.0:
                     nk_c[k] += r
-                    statistics(x, r, sums_c[k])
+                    for j in range(n_statistics):
+                        sums_c[k, j] += r * t[j]
         ll[c] = ll_c
 
 

@@ -108,8 +108,8 @@ class CustomMixture(MixtureEstimator):
     ... def log_density(x, theta):
     ...     return math.log(theta[0]) - theta[0] * x[0]
     >>> @numba.njit
-    ... def statistics(x, r, out):
-    ...     out[0] += r * x[0]
+    ... def statistics(x, out):
+    ...     out[0] = x[0]
     >>> def m_step(nk, sums):
     ...     return nk[:, np.newaxis] / sums
     >>> exponential = ComponentFamily(

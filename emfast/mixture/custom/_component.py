@@ -15,10 +15,12 @@ class ComponentFamily:
     scoring and information criteria.
 
     Each EM iteration runs one parallel pass over the rows. For each row ``x``
-    and component ``k`` the pass calls ``log_density(x, params[k])``, forms the
-    responsibilities and, for every non-zero one, calls ``statistics(x, r,
-    sums[k])``. The M-step then turns the summed statistics into new
-    parameters; the mixture weights are handled by the engine.
+    the pass calls ``log_density(x, params[k])`` for every component ``k``,
+    forms the responsibilities ``r_k``, calls ``statistics(x, t)`` once and
+    adds ``r_k`` to ``nk[k]`` and ``r_k * t`` to ``sums[k]`` (float64 sums; a
+    row's weight multiplies its ``r_k``). The M-step then turns ``nk`` and
+    ``sums`` into new parameters; the mixture weights are handled by the
+    engine.
 
     Parameters
     ----------
@@ -27,12 +29,12 @@ class ComponentFamily:
         data: float32 or float64) under one component's parameters ``theta``
         (1-D float64 array, one row of the parameter array). It must be a
         complete log-density: scores, AIC and BIC use it as it is.
-    statistics : numba function ``(x, r, out) -> None``
-        Add ``r * T(x)`` to ``out`` (1-D float64 array of ``n_statistics``
-        values), where ``T(x)`` are the family's sufficient statistics and
-        ``r > 0`` is the row's weight times its responsibility. The engine sums
-        ``r`` itself (``nk``); ``T`` does not depend on the parameters (the
-        initialisation calls it before there are any).
+    statistics : numba function ``(x, out) -> None``
+        Write the sufficient statistics ``T(x)`` of one row into ``out`` (1-D
+        float64 array of ``n_statistics`` values, zeroed before each call).
+        ``T`` does not depend on the parameters (the initialisation calls it
+        before there are any), as in EM for exponential families, where the
+        M-step depends on the data through ``sum r T(x)`` only.
     m_step : callable ``(nk, sums) -> params``
         A NumPy function: from ``nk`` (``sum r`` per component, shape
         (n_components,), never zero) and ``sums`` (``sum r T(x)``, shape
@@ -90,8 +92,8 @@ class ComponentFamily:
     ... def log_density(x, theta):
     ...     return math.log(theta[0]) - theta[0] * x[0]
     >>> @numba.njit
-    ... def statistics(x, r, out):
-    ...     out[0] += r * x[0]
+    ... def statistics(x, out):
+    ...     out[0] = x[0]
     >>> def m_step(nk, sums):
     ...     return nk[:, np.newaxis] / sums
     >>> exponential = ComponentFamily(
@@ -129,7 +131,7 @@ class ComponentFamily:
         name=None,
     ):
         _check_numba_function("log_density", log_density, ("x", "theta"))
-        _check_numba_function("statistics", statistics, ("x", "r", "out"))
+        _check_numba_function("statistics", statistics, ("x", "out"))
         _check_callable("m_step", m_step)
         _check_count("n_statistics", n_statistics, minimum=1)
         _check_count("n_parameters", n_parameters, minimum=0)
