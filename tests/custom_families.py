@@ -25,15 +25,17 @@ REG_COVAR = 1e-6
 
 
 # ------------------------------------------------------------- von Mises
+# theta = [mu, kappa, kappa cos mu, kappa sin mu, log C(kappa)]:
+# kappa cos(x - mu) = kappa cos mu cos x + kappa sin mu sin x, linear in T(x)
 @numba.njit(cache=True)
-def von_mises_log_density(x, theta):  # theta = [mu, kappa, -log(2 pi I0(kappa))]
-    return theta[1] * math.cos(x[0] - theta[0]) + theta[2]
+def von_mises_statistics(x, t):  # T(x) = (cos x, sin x)
+    t[0] = math.cos(x[0])
+    t[1] = math.sin(x[0])
 
 
 @numba.njit(cache=True)
-def von_mises_statistics(x, out):  # T(x) = (cos x, sin x)
-    out[0] = math.cos(x[0])
-    out[1] = math.sin(x[0])
+def von_mises_log_density(x, t, theta):
+    return theta[2] * t[0] + theta[3] * t[1] + theta[4]
 
 
 def von_mises_m_step(nk, sums):
@@ -43,7 +45,8 @@ def von_mises_m_step(nk, sums):
     for _ in range(3):  # Newton steps on I1(kappa) / I0(kappa) = rbar
         a = i1e(kappa) / i0e(kappa)
         kappa = kappa - (a - rbar) / (1 - a**2 - a / kappa)
-    return np.column_stack([mu, kappa, -np.log(2 * np.pi * i0e(kappa)) - kappa])
+    log_c = -np.log(2 * np.pi * i0e(kappa)) - kappa
+    return np.column_stack([mu, kappa, kappa * np.cos(mu), kappa * np.sin(mu), log_c])
 
 
 def von_mises_sample(theta, n_samples, rng):
@@ -70,13 +73,13 @@ VON_MISES = ComponentFamily(
 
 # ------------------------------------------------------------ exponential
 @numba.njit(cache=True)
-def exponential_log_density(x, theta):  # theta = [rate]
+def exponential_log_density(x, t, theta):  # theta = [rate]
     return math.log(theta[0]) - theta[0] * x[0]
 
 
 @numba.njit(cache=True)
-def exponential_statistics(x, out):  # T(x) = x
-    out[0] = x[0]
+def exponential_statistics(x, t):  # T(x) = x
+    t[0] = x[0]
 
 
 def exponential_m_step(nk, sums):
@@ -110,7 +113,7 @@ EXPONENTIAL = ComponentFamily(
 
 # ------------------------------------------------------ spherical Gaussian
 @numba.njit(cache=True)
-def spherical_log_density(x, theta):  # theta = [mean_1, ..., mean_D, variance]
+def spherical_log_density(x, t, theta):  # theta = [mean_1, ..., mean_D, variance]
     n_features = x.shape[0]
     variance = theta[n_features]
     squares = 0.0
@@ -120,11 +123,11 @@ def spherical_log_density(x, theta):  # theta = [mean_1, ..., mean_D, variance]
 
 
 @numba.njit(cache=True)
-def spherical_statistics(x, out):  # T(x) = (x_1, ..., x_D, |x|^2), out zeroed
+def spherical_statistics(x, t):  # T(x) = (x_1, ..., x_D, |x|^2), t zeroed
     n_features = x.shape[0]
     for j in range(n_features):
-        out[j] = x[j]
-        out[n_features] += x[j] * x[j]
+        t[j] = x[j]
+        t[n_features] += x[j] * x[j]
 
 
 def spherical_m_step(nk, sums):
@@ -161,7 +164,7 @@ SPHERICAL = ComponentFamily(
 # -------------------------------------------------------- numpy references
 def von_mises_log_densities(X, params):
     """(n_samples, n_components) ``log p(x | theta_k)``."""
-    return params[:, 1] * np.cos(X - params[:, 0]) + params[:, 2]
+    return params[:, 1] * np.cos(X - params[:, 0]) + params[:, 4]
 
 
 def von_mises_statistics_of(X):

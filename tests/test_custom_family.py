@@ -57,9 +57,11 @@ def test_von_mises_mixture_recovers_simulated_directions(rng):
     assert_allclose(model.weights_[order], TRUE_WEIGHTS, atol=0.02)
     assert_allclose(model.params_[order, 0], TRUE_MEANS, atol=0.06)
     assert_allclose(model.params_[order, 1], TRUE_KAPPAS, rtol=0.12)
-    # the third column is the normalising constant of the fitted kappa
-    kappa = model.params_[:, 1]
-    assert_allclose(model.params_[:, 2], -np.log(2 * np.pi * np.i0(kappa)), rtol=1e-12)
+    # the other columns are functions of mu and kappa
+    mu, kappa = model.params_[:, 0], model.params_[:, 1]
+    assert_allclose(model.params_[:, 2], kappa * np.cos(mu), rtol=1e-12)
+    assert_allclose(model.params_[:, 3], kappa * np.sin(mu), rtol=1e-12)
+    assert_allclose(model.params_[:, 4], -np.log(2 * np.pi * np.i0(kappa)), rtol=1e-12)
 
 
 REFERENCES = {

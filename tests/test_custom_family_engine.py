@@ -246,7 +246,7 @@ def test_save_model_refuses_a_user_family_with_a_clear_type_error(rng, tmp_path)
 
 # ------------------------------------------------------------------ errors
 @numba.njit
-def log_of_x(x, theta):  # NaN for negative rows
+def log_of_x(x, t, theta):  # NaN for negative rows
     return math.log(x[0]) - theta[0]
 
 
@@ -261,7 +261,7 @@ def _one_parameter(m_step):
     )
 
 
-def not_numba(x, theta):
+def not_numba(x, t, theta):
     return 0.0
 
 
@@ -274,7 +274,7 @@ def weighted_statistics(x, r, out):
     "arguments, error, message",
     [
         (dict(log_density=not_numba), TypeError, "must be a numba function"),
-        (dict(statistics=weighted_statistics), TypeError, r"2 arguments \(x, out\)"),
+        (dict(statistics=weighted_statistics), TypeError, r"2 arguments \(x, t\)"),
         (dict(m_step=None), TypeError, "m_step must be callable"),
         (dict(n_statistics=0), ValueError, "n_statistics must be >= 1"),
         (dict(n_statistics=2.0), TypeError, "n_statistics must be an int"),

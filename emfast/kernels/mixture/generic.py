@@ -3,20 +3,23 @@
 The family's two per-row functions are numba functions passed in as
 arguments:
 
-- ``log_density(x, theta)``: ``log p(x | theta)`` of one row ``x`` (1-D, in
-  the rows' dtype) under one component's parameters ``theta`` (1-D float64, a
-  row of the (n_components, n_params) parameter array);
-- ``statistics(x, out)``: write the family's sufficient statistics ``T(x)``
-  of the row into ``out`` (1-D float64, zeroed before the call).
+- ``statistics(x, t)``: write the family's sufficient statistics ``T(x)`` of
+  one row ``x`` (1-D, in the rows' dtype) into ``t`` (1-D float64, zeroed
+  before the call);
+- ``log_density(x, t, theta)``: ``log p(x | theta)`` of the row under one
+  component's parameters ``theta`` (1-D float64, a row of the
+  (n_components, n_params) parameter array), with ``t = T(x)`` at hand.
 
-The kernels do the rest exactly as the built-in ones do: fixed chunks of
-``chunk_rows`` rows in a ``prange``, float64 sums per chunk (added in chunk
-order by the caller, so 1 or 2 threads give the same bits), the log-sum-exp and
-responsibilities of :func:`~emfast.kernels.mixture.logsumexp.posterior_row`,
-and the sums ``nk[k] = sum w r_k`` and ``sums[k] = sum w r_k T(x)``. ``T(x)``
-is computed once per row, whatever the number of components. A responsibility
-of exactly zero adds nothing (``T(x)`` of a row that a component cannot reach,
-if infinite, never meets a zero).
+Per row, ``T(x)`` is computed once, before the components: a log-density
+linear in it (an exponential family written with its natural parameters)
+costs a few multiply-adds per component, whatever ``T`` costs. The kernels do
+the rest exactly as the built-in ones do: fixed chunks of ``chunk_rows`` rows
+in a ``prange``, float64 sums per chunk (added in chunk order by the caller, so
+1 or 2 threads give the same bits), the log-sum-exp and responsibilities of
+:func:`~emfast.kernels.mixture.logsumexp.posterior_row`, and the sums
+``nk[k] = sum w r_k`` and ``sums[k] = sum w r_k T(x)``. A responsibility of
+exactly zero adds nothing (``T(x)`` of a row that a component cannot reach, if
+infinite, never meets a zero).
 
 Compilation. A numba function passed as an argument has a type of its own
 (``types.Dispatcher`` of that very function object), so each kernel is
@@ -94,18 +97,18 @@ def stats(
             if weight == 0.0:
                 continue
             x = X[i]
+            t[:] = 0.0
+            statistics(x, t)
             if given:
                 for k in range(n_components):
                     resp[k] = weight * given_resp[i, k]
             else:
                 for k in range(n_components):
-                    log_prob[k] = log_weights[k] + log_density(x, params[k])
+                    log_prob[k] = log_weights[k] + log_density(x, t, params[k])
                 log_norm = posterior_row(log_prob, weight, resp)
                 ll_c += weight * log_norm
                 if log_norm == -np.inf:  # no component can produce this row
                     continue
-            t[:] = 0.0
-            statistics(x, t)
             for k in range(n_components):
                 r = resp[k]
                 if r != 0.0:
@@ -116,7 +119,18 @@ def stats(
 
 
 @jit(parallel=True, cache=False)
-def score(X, log_weights, params, log_density, chunk_rows, log_norm, labels, resp):
+def score(
+    X,
+    log_weights,
+    params,
+    log_density,
+    statistics,
+    n_statistics,
+    chunk_rows,
+    log_norm,
+    labels,
+    resp,
+):
     """Per-row ``log p(x)``, most probable component and optional posteriors.
 
     ``log_norm`` (n_rows,) and ``labels`` (n_rows,) are written for every row,
@@ -128,10 +142,13 @@ def score(X, log_weights, params, log_density, chunk_rows, log_norm, labels, res
     for c in prange((n_samples + chunk_rows - 1) // chunk_rows):
         log_prob = np.empty(n_components)
         resp_row = np.empty(n_components)
+        t = np.empty(n_statistics)
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             x = X[i]
+            t[:] = 0.0
+            statistics(x, t)
             for k in range(n_components):
-                log_prob[k] = log_weights[k] + log_density(x, params[k])
+                log_prob[k] = log_weights[k] + log_density(x, t, params[k])
             log_norm[i] = posterior_row(log_prob, 1.0, resp_row)
             labels[i] = argmax(log_prob)
             if want_resp:

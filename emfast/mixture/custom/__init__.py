@@ -30,7 +30,7 @@ class CustomMixture(MixtureEstimator):
 
     Each component k has a weight ``weights_[k]`` and parameters
     ``params_[k]``; a row ``x`` has density
-    ``sum_k weights_[k] exp(log_density(x, params_[k]))``. float32 rows stay
+    ``sum_k weights_[k] exp(log_density(x, T(x), params_[k]))``. float32 rows stay
     float32 in memory and give float32 fitted arrays; the family's functions
     see float32 rows and float64 parameters, and the sums are float64.
 
@@ -105,11 +105,11 @@ class CustomMixture(MixtureEstimator):
     >>> import numpy as np
     >>> from emfast import ComponentFamily, CustomMixture
     >>> @numba.njit
-    ... def log_density(x, theta):
+    ... def log_density(x, t, theta):
     ...     return math.log(theta[0]) - theta[0] * x[0]
     >>> @numba.njit
-    ... def statistics(x, out):
-    ...     out[0] = x[0]
+    ... def statistics(x, t):
+    ...     t[0] = x[0]
     >>> def m_step(nk, sums):
     ...     return nk[:, np.newaxis] / sums
     >>> exponential = ComponentFamily(

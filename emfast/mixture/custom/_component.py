@@ -15,22 +15,25 @@ class ComponentFamily:
     scoring and information criteria.
 
     Each EM iteration runs one parallel pass over the rows. For each row ``x``
-    the pass calls ``log_density(x, params[k])`` for every component ``k``,
-    forms the responsibilities ``r_k``, calls ``statistics(x, t)`` once and
-    adds ``r_k`` to ``nk[k]`` and ``r_k * t`` to ``sums[k]`` (float64 sums; a
-    row's weight multiplies its ``r_k``). The M-step then turns ``nk`` and
+    the pass calls ``statistics(x, t)`` once, then ``log_density(x, t,
+    params[k])`` for every component ``k``, forms the responsibilities ``r_k``
+    and adds ``r_k`` to ``nk[k]`` and ``r_k * t`` to ``sums[k]`` (float64 sums;
+    a row's weight multiplies its ``r_k``). The M-step then turns ``nk`` and
     ``sums`` into new parameters; the mixture weights are handled by the
     engine.
 
     Parameters
     ----------
-    log_density : numba function ``(x, theta) -> float``
+    log_density : numba function ``(x, t, theta) -> float``
         ``log p(x | theta)`` of one row ``x`` (1-D array in the dtype of the
         data: float32 or float64) under one component's parameters ``theta``
-        (1-D float64 array, one row of the parameter array). It must be a
-        complete log-density: scores, AIC and BIC use it as it is.
-    statistics : numba function ``(x, out) -> None``
-        Write the sufficient statistics ``T(x)`` of one row into ``out`` (1-D
+        (1-D float64 array, one row of the parameter array). ``t`` holds the
+        row's statistics ``T(x)`` (1-D float64), for densities that are cheaper
+        from them: an exponential family written with its natural parameters
+        costs a dot product per component. It must be a complete log-density:
+        scores, AIC and BIC use it as it is.
+    statistics : numba function ``(x, t) -> None``
+        Write the sufficient statistics ``T(x)`` of one row into ``t`` (1-D
         float64 array of ``n_statistics`` values, zeroed before each call).
         ``T`` does not depend on the parameters (the initialisation calls it
         before there are any), as in EM for exponential families, where the
@@ -89,11 +92,11 @@ class ComponentFamily:
     >>> import numpy as np
     >>> from emfast import ComponentFamily, CustomMixture
     >>> @numba.njit
-    ... def log_density(x, theta):
+    ... def log_density(x, t, theta):
     ...     return math.log(theta[0]) - theta[0] * x[0]
     >>> @numba.njit
-    ... def statistics(x, out):
-    ...     out[0] = x[0]
+    ... def statistics(x, t):
+    ...     t[0] = x[0]
     >>> def m_step(nk, sums):
     ...     return nk[:, np.newaxis] / sums
     >>> exponential = ComponentFamily(
@@ -130,8 +133,8 @@ class ComponentFamily:
         support=None,
         name=None,
     ):
-        _check_numba_function("log_density", log_density, ("x", "theta"))
-        _check_numba_function("statistics", statistics, ("x", "out"))
+        _check_numba_function("log_density", log_density, ("x", "t", "theta"))
+        _check_numba_function("statistics", statistics, ("x", "t"))
         _check_callable("m_step", m_step)
         _check_count("n_statistics", n_statistics, minimum=1)
         _check_count("n_parameters", n_parameters, minimum=0)

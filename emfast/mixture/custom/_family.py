@@ -111,7 +111,13 @@ class CustomFamily(Family):
         estimator.params_ = np.asarray(params.params, dtype=dtype)
 
     def scoring_args(self, estimator):
-        return (self.component.log_density, *kernel_params(self.params_from(estimator)))
+        component = self.component
+        return (
+            component.log_density,
+            component.statistics,
+            component.statistics_size(estimator.n_features_in_),
+            *kernel_params(self.params_from(estimator)),
+        )
 
     def n_parameters(self, estimator):
         """The family's free parameters per component, and all weights but one."""

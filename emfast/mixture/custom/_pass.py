@@ -179,7 +179,9 @@ def check_params(theta, n_components, component, source="m_step"):
     return np.ascontiguousarray(theta)
 
 
-def custom_score(X, log_density, log_weights, params, want_resp=False):
+def custom_score(
+    X, log_density, statistics, n_statistics, log_weights, params, want_resp=False
+):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
 
     Returns
@@ -198,6 +200,8 @@ def custom_score(X, log_density, log_weights, params, want_resp=False):
         log_weights,
         params,
         log_density,
+        statistics,
+        n_statistics,
         _chunks.CHUNK_ROWS,
         log_norm,
         labels,
