@@ -6,8 +6,10 @@ README's). Input forms, threads, pickling and errors are in
 tests/test_custom_family_engine.py.
 """
 
+import importlib.util
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +186,21 @@ def test_check_estimator_passes_without_optional_functions():
         n_parameters=families.one_more_than,
     )
     check_estimator(CustomMixture(bare))
+
+
+def test_the_readme_family_runs_and_recovers_its_mixture(tmp_path):
+    """The README's code block, run as a module of its own (numba caches
+    functions defined in a file)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## User-defined families", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "readme_family.py"
+    path.write_text(code)
+    spec = importlib.util.spec_from_file_location("readme_family", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.model
+    order = np.argsort(model.params_[:, 0])
+    assert_allclose(model.weights_[order], TRUE_WEIGHTS, atol=0.03)
+    assert_allclose(model.params_[order, 0], TRUE_MEANS, atol=0.06)
+    assert_allclose(model.params_[order, 1], TRUE_KAPPAS, rtol=0.12)
