@@ -75,9 +75,10 @@ class ComponentFamily:
     -----
     Write ``log_density`` and ``statistics`` as module-level functions with
     ``@numba.njit``. emfast compiles its pass for each pair of functions once
-    per process (the user's code is inlined into the loop); the first fit in a
-    process pays that, about 1 to 3 s per kernel on a 2-core Intel Xeon, and
-    every later fit, clone and number of components reuses it. A family object
+    per process and dtype of the rows (the user's code is inlined into the
+    loop; numba's disk cache cannot keep such kernels): about 3 s before the
+    first fit and 2 s before the first scoring on a shared 2-core Intel Xeon,
+    then every later fit, clone and number of components reuses them. A family object
     is immutable and copies as itself, so ``sklearn.base.clone`` of the
     estimator keeps the compiled kernels. It pickles with its functions (numba
     functions by reference to their module, or by value when defined in
