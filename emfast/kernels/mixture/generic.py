@@ -22,17 +22,17 @@ exactly zero adds nothing (``T(x)`` of a row that a component cannot reach, if
 infinite, never meets a zero).
 
 Compilation. A numba function passed as an argument has a type of its own
-(``types.Dispatcher`` of that very function object), so each kernel is
-compiled once per pair of user functions and dtype of the rows, and the user's
-code is inlined into the loop. (Functions typed as first-class function
-values, ``types.FunctionType``, give one kernel that the disk cache keeps, but
-every call goes through a pointer: a test pass ran about 2x slower.) The disk
-cache cannot serve the specialisations: its index keys them by function
-objects that do not exist in a new process, so a cached kernel is never found
-again and each process would add another file to the cache. The kernels here are therefore compiled in
-memory (``cache=False``) on their first call in a process, and kept for the
-life of the process: every later fit, clone, ``n_init`` run or number of
-components reuses them. That costs about 3 s for :func:`stats` and 2 s for
+(``types.Dispatcher`` of that very function object), so each kernel is compiled
+once per pair of user functions and dtype of the rows, and the user's code is
+inlined into the loop. (Functions typed as first-class function values,
+``types.FunctionType``, give one kernel that the disk cache keeps, but every
+call goes through a pointer: a test pass ran about 2x slower.) The disk cache
+cannot serve the specialisations: its index keys them by function objects that
+do not exist in a new process, so a cached kernel is never found again and each
+process would add another file to the cache. The kernels here are therefore
+compiled in memory (``cache=False``) on their first call in a process, and kept
+for the life of the process: every later fit, clone, ``n_init`` run or number
+of components reuses them. That costs about 3 s for :func:`stats` and 2 s for
 :func:`score` per family and dtype (a shared 2-core Intel Xeon, Sapphire Rapids
 class); :func:`stats` also serves the initialisation (given responsibilities),
 which saves compiling a third kernel.
