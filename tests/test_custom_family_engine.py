@@ -367,6 +367,46 @@ def test_nan_log_densities_and_rows_outside_the_support_raise(rng):
         model.predict([[1.0], [-2.0]])
 
 
+@numba.njit
+def two_statistics(x, t):  # for a family that declares one
+    t[0] = x[0]
+    t[1] = x[0] * x[0]
+
+
+@numba.njit
+def second_parameter(x, t, theta):  # for an M-step that returns one
+    return math.log(theta[0]) - theta[1] * x[0]
+
+
+def test_functions_that_go_past_their_arrays_are_caught(rng):
+    """numba checks no bounds: the engine tries the functions on guarded
+    arrays before each block, so they never write past their buffers."""
+    X = exponential_rows(rng, 300)
+    writes_more = ComponentFamily(
+        families.exponential_log_density,
+        two_statistics,
+        families.exponential_m_step,
+        n_statistics=1,
+        n_parameters=1,
+    )
+    with pytest.raises(ValueError, match="writes past the n_statistics = 1 values"):
+        CustomMixture(writes_more, 2).fit(X)
+    reads_more = ComponentFamily(
+        second_parameter,
+        families.exponential_statistics,
+        families.exponential_m_step,
+        n_statistics=1,
+        n_parameters=1,
+        name="exponential",
+    )
+    with pytest.raises(ValueError, match="reads past the 1 parameters per component"):
+        CustomMixture(reads_more, 2).fit(X)
+    model = CustomMixture(EXPONENTIAL, 2).fit(X)
+    model.family = reads_more  # as if set_params after the fit
+    with pytest.raises(ValueError, match="reads past the 1 parameters"):
+        model.score_samples(X)
+
+
 @pytest.mark.skipif(
     os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already running without JIT"
 )

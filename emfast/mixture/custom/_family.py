@@ -113,8 +113,7 @@ class CustomFamily(Family):
     def scoring_args(self, estimator):
         component = self.component
         return (
-            component.log_density,
-            component.statistics,
+            component,
             component.statistics_size(estimator.n_features_in_),
             *kernel_params(self.params_from(estimator)),
         )

@@ -21,6 +21,9 @@ from emfast.kernels.mixture import generic as kernels
 from emfast.mixture._engine.weights import kernel_weights, weight_scale
 from emfast.rows import chunk_sums
 
+# values after a user function's arrays that it must not touch (checked)
+_GUARD = 8
+
 
 class CustomParams(NamedTuple):
     """Parameters of a mixture of a user-defined family (float64 during a fit)."""
@@ -70,14 +73,7 @@ def custom_pass(data, params, component, n_statistics):
     log_weights, theta = kernel_params(params)
     scale = weight_scale(data)  # kernels see weights near one (exact)
     sums = data.reduce(
-        _stats_block,
-        None,
-        component.log_density,
-        component.statistics,
-        log_weights,
-        theta,
-        n_statistics,
-        scale,
+        _stats_block, None, component, log_weights, theta, n_statistics, scale
     )
     log_norm, nk, stat_sums = [total * scale for total in sums]
     return CustomStats(float(log_norm), data.weight_sum, nk, stat_sums)
@@ -91,8 +87,7 @@ def resp_pass(data, resp, component, n_statistics):
     _, nk, sums = data.reduce(
         _stats_block,
         resp,
-        component.log_density,
-        component.statistics,
+        component,
         np.zeros(n_components),  # not read: only the number of components
         np.empty((n_components, 0)),
         n_statistics,
@@ -102,21 +97,15 @@ def resp_pass(data, resp, component, n_statistics):
 
 
 def _stats_block(
-    X_block,
-    w_block,
-    given_resp,
-    log_density,
-    statistics,
-    log_weights,
-    params,
-    n_stats,
-    scale,
+    X_block, w_block, given_resp, component, log_weights, params, n_stats, scale
 ):
     n_components = log_weights.shape[0]
     if given_resp is None:
         given_resp = np.empty((0, n_components), dtype=X_block.dtype)
+        check_functions(component, X_block, n_stats, params)
     else:
         given_resp = np.ascontiguousarray(given_resp, dtype=X_block.dtype)
+        check_functions(component, X_block, n_stats)
 
     def fill(*out):
         kernels.stats(
@@ -125,8 +114,8 @@ def _stats_block(
             given_resp,
             log_weights,
             params,
-            log_density,
-            statistics,
+            component.log_density,
+            component.statistics,
             _chunks.CHUNK_ROWS,
             *out,
         )
@@ -179,9 +168,7 @@ def check_params(theta, n_components, component, source="m_step"):
     return np.ascontiguousarray(theta)
 
 
-def custom_score(
-    X, log_density, statistics, n_statistics, log_weights, params, want_resp=False
-):
+def custom_score(X, component, n_statistics, log_weights, params, want_resp=False):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
 
     Returns
@@ -190,6 +177,7 @@ def custom_score(
     labels : ndarray (n_samples,) of intp
     resp : ndarray (n_samples, n_components) of X.dtype, or None
     """
+    check_functions(component, X, n_statistics, params)
     n_samples = X.shape[0]
     n_components = log_weights.shape[0]
     log_norm = np.empty(n_samples, dtype=X.dtype)
@@ -199,8 +187,8 @@ def custom_score(
         X,
         log_weights,
         params,
-        log_density,
-        statistics,
+        component.log_density,
+        component.statistics,
         n_statistics,
         _chunks.CHUNK_ROWS,
         log_norm,
@@ -208,3 +196,41 @@ def custom_score(
         resp,
     )
     return log_norm, labels, (resp if want_resp else None)
+
+
+def check_functions(component, X, n_statistics, params=None):
+    """Raise a ``ValueError`` if the family's functions go past their arrays.
+
+    The kernels do not check bounds (numba does not): a ``statistics`` that
+    writes more than ``n_statistics`` values would overwrite memory, and a
+    ``log_density`` that reads more values than ``m_step`` returns would read
+    the next component's parameters. So each block first calls them from here,
+    on its first row, with arrays followed by NaN guards: ``statistics`` must
+    leave the guard as it is, and ``log_density`` must give the same value with
+    the guard after ``theta`` as with ``theta`` alone (a few microseconds).
+    """
+    if not X.shape[0]:
+        return
+    x = X[0]
+    guarded = np.full(n_statistics + _GUARD, np.nan)
+    t = guarded[:n_statistics]
+    t[:] = 0.0
+    component.statistics(x, t)
+    if not np.isnan(guarded[n_statistics:]).all():
+        raise ValueError(
+            f"statistics of the {component.name} family writes past the "
+            f"n_statistics = {n_statistics} values it declares"
+        )
+    if params is None or not params.shape[0]:
+        return
+    theta = params[0]
+    alone = component.log_density(x, t, theta.copy())
+    padded = np.full(theta.shape[0] + _GUARD, np.nan)
+    padded[: theta.shape[0]] = theta
+    if math.isnan(component.log_density(x, t, padded[: theta.shape[0]])) and (
+        not math.isnan(alone)
+    ):
+        raise ValueError(
+            f"log_density of the {component.name} family reads past the "
+            f"{theta.shape[0]} parameters per component that its m_step returns"
+        )
