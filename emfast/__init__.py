@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
     from emfast.mixture.bayesian import BayesianGaussianMixture
     from emfast.mixture.bernoulli import BernoulliMixture
     from emfast.mixture.categorical import CategoricalMixture
+    from emfast.mixture.custom import ComponentFamily, CustomMixture
     from emfast.mixture.gaussian import GaussianMixture
     from emfast.mixture.poisson import PoissonMixture
     from emfast.mixture.selection import select_n_components
@@ -34,6 +35,8 @@ _LAZY = {
     "PoissonMixture": "emfast.mixture.poisson",
     "BernoulliMixture": "emfast.mixture.bernoulli",
     "CategoricalMixture": "emfast.mixture.categorical",
+    "CustomMixture": "emfast.mixture.custom",
+    "ComponentFamily": "emfast.mixture.custom",
     "VAE": "emfast.vae",
     "select_n_components": "emfast.mixture.selection",
     "save_model": "emfast._model_io",
@@ -47,6 +50,8 @@ __all__ = [
     "BayesianGaussianMixture",
     "BernoulliMixture",
     "CategoricalMixture",
+    "ComponentFamily",
+    "CustomMixture",
     "GaussianMixture",
     "PoissonMixture",
     "VAE",

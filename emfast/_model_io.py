@@ -244,9 +244,15 @@ def _to_document(model):
     name = type(model).__name__
     if estimator_class(name) is not type(model):
         known = ", ".join(f"emfast.{known}" for known in ESTIMATORS)
+        note = ""
+        if hasattr(model, "family"):  # a CustomMixture: its family is user code
+            note = (
+                "; its family's functions are code, which a model file never "
+                "holds: pickle the model instead"
+            )
         raise TypeError(
             f"save_model() writes emfast's mixtures ({known}), got "
-            f"{type(model).__module__}.{type(model).__qualname__}"
+            f"{type(model).__module__}.{type(model).__qualname__}{note}"
         )
     check_is_fitted(model)
     from emfast import __version__

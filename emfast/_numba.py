@@ -30,18 +30,21 @@ __all__ = [
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
-def jit(function=None, *, parallel=False, fastmath=False):
+def jit(function=None, *, parallel=False, fastmath=False, cache=True):
     """Compile ``function`` with emfast's numba options.
 
     Use as ``@jit`` for serial helpers (inlined into their callers by LLVM) and
     ``@jit(parallel=True)`` for kernels with a ``prange`` over row chunks.
     ``fastmath`` (a set of LLVM flags) is for small helpers whose reductions may
     be reordered (the order is still fixed at compile time, so results stay
-    independent of the thread count); never ``nnan``/``ninf``.
+    independent of the thread count); never ``nnan``/``ninf``. ``cache=False``
+    is for kernels that take numba functions as arguments, which the disk cache
+    cannot find again in a new process (see :mod:`emfast.kernels.mixture.generic`).
     """
 
     def decorate(f):
-        return numba.njit(parallel=parallel, fastmath=fastmath, **_OPTIONS)(f)
+        options = {**_OPTIONS, "cache": cache}
+        return numba.njit(parallel=parallel, fastmath=fastmath, **options)(f)
 
     return decorate if function is None else decorate(function)
 

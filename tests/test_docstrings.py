@@ -13,8 +13,11 @@ MODULES = [
     "emfast.mixture.gaussian",
     "emfast.mixture.bayesian",
     "emfast.mixture.poisson",
+    "emfast.mixture.custom",
+    "emfast.mixture.custom._component",
     "emfast.vae.estimator",
     "emfast.mixture.selection",
+    "emfast.mixture._selection_results",
 ]
 
 

@@ -163,7 +163,14 @@ def test_every_module_has_a_layer():
     assert len(MODULES) > 60
     assert FAMILIES == tuple(
         f"emfast.mixture.{name}"
-        for name in ("bayesian", "bernoulli", "categorical", "gaussian", "poisson")
+        for name in (
+            "bayesian",
+            "bernoulli",
+            "categorical",
+            "custom",
+            "gaussian",
+            "poisson",
+        )
     )
     missing = [m for m in MODULES if _layer(m) is None]
     assert not missing

@@ -1,4 +1,5 @@
-"""select_n_components: the AIC/BIC table over K, the choice, the plot."""
+"""select_n_components: the AIC/BIC table over K, the choice, the plot; any
+mixture as the estimator cloned for each K."""
 
 import itertools
 import sys
@@ -6,8 +7,10 @@ import sys
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
 
-from emfast import GaussianMixture
+from emfast import BayesianGaussianMixture, CustomMixture, GaussianMixture
 from emfast.datasets import load_wine_tutorial
 from emfast.mixture.selection import (
     SelectionResult,
@@ -347,3 +350,89 @@ def test_plot_without_matplotlib(monkeypatch, wine):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"pip install 'emfast\[plot\]'"):
         wine.plot()
+
+
+# ------------------------------------------------------------- estimator=
+def _von_mises_angles(rng, n_samples):
+    means, kappas = np.array([-2.0, 0.5, 2.5]), np.array([6.0, 10.0, 6.0])
+    labels = rng.choice(3, size=n_samples, p=[0.3, 0.4, 0.3])
+    return rng.vonmises(means[labels], kappas[labels])[:, np.newaxis]
+
+
+def test_estimator_is_cloned_for_each_k(rng):
+    from tests.custom_families import VON_MISES
+
+    X = _von_mises_angles(rng, 3000)
+    template = CustomMixture(VON_MISES, n_components=7, random_state=_seed(rng))
+    result = select_n_components(X, range(1, 6), estimator=template, n_init=2)
+    assert not hasattr(template, "weights_") and template.n_components == 7
+    assert result.n_components_ == 3
+    assert result.covariance_type_ is None
+    table = result.table_
+    assert table.columns == tuple(c for c in COLUMNS if c != "covariance_type")
+    for row, model in zip(table, result.estimators_):
+        assert isinstance(model, CustomMixture) and model.family is VON_MISES
+        assert (model.n_components, model.n_init) == (row["n_components"], 2)
+        assert row["mean_log_likelihood"] == model.score(X)
+        assert row["aic"] == model.aic(X)
+        assert row["bic"] == model.bic(X)
+    assert str(table).splitlines()[0].split()[:4] == ["K", "mean", "log-lik", "AIC"]
+    assert str(result).endswith("Best by BIC: K = 3")
+    assert repr(result) == "SelectionResult(criterion='bic', n_components_=3)"
+
+
+def test_estimator_without_covariance_types_plots_one_pair(rng):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from tests.custom_families import EXPONENTIAL
+
+    X = rng.exponential(np.array([0.2, 5.0])[rng.integers(2, size=500)])[:, None]
+    result = select_n_components(
+        X, [1, 2], estimator=CustomMixture(EXPONENTIAL, random_state=_seed(rng))
+    )
+    ax = result.plot(ax=Figure().subplots())
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["BIC", "AIC", f"chosen: K = {result.n_components_} (BIC)"]
+
+
+def test_estimators_with_covariance_types_keep_them(rng):
+    X = _two_blobs(rng, n_samples=200)
+    own = select_n_components(
+        X, [1, 2], estimator=GaussianMixture(covariance_type="diag", reg_covar=1e-3)
+    )
+    assert list(own.table_["covariance_type"]) == ["diag", "diag"]
+    assert {m.reg_covar for m in own.estimators_} == {1e-3}
+    several = select_n_components(
+        X,
+        [1, 2],
+        covariance_type=["spherical", "full"],
+        estimator=BayesianGaussianMixture(max_iter=200),
+        random_state=_seed(rng),
+    )
+    assert list(several.table_["covariance_type"]) == ["spherical"] * 2 + ["full"] * 2
+    assert all(isinstance(m, BayesianGaussianMixture) for m in several.estimators_)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(covariance_type="full"), TypeError, "not a parameter of CustomMixture"),
+        (dict(n_componets=2), TypeError, "unknown CustomMixture parameter"),
+        (dict(max_iter=-1), ValueError, "'max_iter' parameter of CustomMixture"),
+        (dict(estimator=PCA()), TypeError, "estimator must be a mixture"),
+        (dict(estimator=KMeans()), TypeError, "n_components parameter"),
+        (
+            dict(estimator=GaussianMixture(means_init=np.zeros((2, 1)))),
+            ValueError,
+            "means_init depend",
+        ),
+    ],
+)
+def test_bad_estimator_arguments(rng, kwargs, error, match):
+    from tests.custom_families import EXPONENTIAL
+
+    X = rng.exponential(size=(30, 1))
+    kwargs = {"estimator": CustomMixture(EXPONENTIAL), **kwargs}
+    with pytest.raises(error, match=match):
+        select_n_components(X, [1, 2], **kwargs)
