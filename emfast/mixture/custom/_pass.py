@@ -168,8 +168,19 @@ def check_params(theta, n_components, component, source="m_step"):
     return np.ascontiguousarray(theta)
 
 
-def custom_score(X, component, n_statistics, log_weights, params, want_resp=False):
+def custom_score(
+    X,
+    component,
+    n_statistics,
+    log_weights,
+    params,
+    want_resp=False,
+    want_log_norm=True,
+):
     """Per-row ``log p(x)``, the most probable component and optional posteriors.
+
+    The log-densities are computed whatever ``want_log_norm`` says (the
+    kernel needs them for the labels).
 
     Returns
     -------
