@@ -253,7 +253,9 @@ def test_float32_stays_float32_and_matches_float64(rng, covariance_type):
     assert fit32.predict_proba(X32).dtype == np.float32
     assert_allclose(fit32.lower_bound_, fit64.lower_bound_, rtol=1e-5)
     assert_allclose(fit32.means_, fit64.means_, rtol=1e-3, atol=1e-3)
-    assert_allclose(fit32.weights_, fit64.weights_, atol=1e-4)
+    # both stop once the bound gains less than tol: a slowly draining component
+    # may still move its weight by about 1e-4 per iteration
+    assert_allclose(fit32.weights_, fit64.weights_, atol=5e-4)
 
 
 @pytest.mark.parametrize("prior_type", PRIOR_TYPES)
