@@ -40,7 +40,6 @@ import os
 import secrets
 import stat
 from numbers import Integral, Real
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -54,9 +53,7 @@ from emfast._model_decode import (
     estimator_class,
     model_from_document,
 )
-
-if TYPE_CHECKING:
-    from emfast.mixture._engine.estimator import MixtureEstimator
+from emfast.mixture._engine.estimator import MixtureEstimator
 
 
 def save_model(model: MixtureEstimator, path: str | os.PathLike[str]) -> None:

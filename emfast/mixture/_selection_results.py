@@ -6,6 +6,11 @@ time) and prints as an aligned text table; :class:`SelectionResult` holds the
 fitted models, the table and the choice, and plots AIC and BIC against K.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal, overload
+
 import numpy as np
 
 # (key, header, format) of the table's columns, in order.
@@ -58,7 +63,7 @@ class SelectionTable:
     2
     """
 
-    def __init__(self, rows, best=None):
+    def __init__(self, rows: Iterable[dict[str, Any]], best: int | None = None) -> None:
         self._rows = [dict(row) for row in rows]
         self.best = best
         keys = set(self._rows[0]) if self._rows else {key for key, _, _ in COLUMNS}
@@ -66,17 +71,21 @@ class SelectionTable:
         self.columns = tuple(key for key, _, _ in self._layout)
 
     @property
-    def rows(self):
+    def rows(self) -> list[dict[str, Any]]:
         """The rows as a list of dicts (a copy)."""
         return [dict(row) for row in self._rows]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._rows)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.rows)
 
-    def __getitem__(self, key):
+    @overload
+    def __getitem__(self, key: str) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, key: int) -> dict[str, Any]: ...
+    def __getitem__(self, key: int | str) -> dict[str, Any] | np.ndarray:
         """Row ``key`` (int) as a dict, or column ``key`` (str) as an array."""
         if isinstance(key, str):
             if key not in self.columns:
@@ -84,7 +93,7 @@ class SelectionTable:
             return np.array([row[key] for row in self._rows])
         return dict(self._rows[key])
 
-    def to_frame(self):
+    def to_frame(self) -> Any:  # a pandas.DataFrame (pandas is optional)
         """The table as a :class:`pandas.DataFrame` (needs pandas).
 
         Returns
@@ -100,7 +109,7 @@ class SelectionTable:
             ) from err
         return pd.DataFrame.from_records(self.rows, columns=list(self.columns))
 
-    def __str__(self):
+    def __str__(self) -> str:
         layout = self._layout
         cells = [[header for _, header, _ in layout]]
         for row in self._rows:
@@ -156,7 +165,12 @@ class SelectionResult:
     1
     """
 
-    def __init__(self, estimators, table, criterion):
+    def __init__(
+        self,
+        estimators: Iterable[Any],
+        table: SelectionTable,
+        criterion: Literal["bic", "aic"],
+    ) -> None:
         self.estimators_ = list(estimators)
         self.table_ = table
         self.criterion = criterion
@@ -165,7 +179,7 @@ class SelectionResult:
         self.n_components_ = int(self.best_estimator_.n_components)
         self.covariance_type_ = table[self.best_index_].get("covariance_type")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         covariance = ""
         if self.covariance_type_ is not None:
             covariance = f", covariance_type_={self.covariance_type_!r}"
@@ -174,13 +188,14 @@ class SelectionResult:
             f"n_components_={self.n_components_}{covariance})"
         )
 
-    def __str__(self):
+    def __str__(self) -> str:
         best = f"K = {self.n_components_}"
         if self.covariance_type_ is not None:
             best += f", covariance_type = {self.covariance_type_}"
         return f"{self.table_}\n\nBest by {self.criterion.upper()}: {best}"
 
-    def plot(self, ax=None):
+    # matplotlib is optional: its Axes type is not importable here
+    def plot(self, ax: Any = None) -> Any:
         """Draw AIC and BIC against K, one pair of lines per covariance type
         (one pair for an estimator without covariance types).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Literal, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -250,10 +251,10 @@ class VAE(
         n_latent: int = 20,
         hidden_layer_sizes: int | Sequence[int] = (400,),
         decoder_layer_sizes: int | Sequence[int] | None = None,
-        activation: str = "relu",
-        likelihood: str = "bernoulli",
+        activation: Literal["relu", "tanh"] = "relu",
+        likelihood: Literal["bernoulli", "gaussian"] = "bernoulli",
         batch_size: int = 100,
-        optimizer: str = "adam",
+        optimizer: Literal["adam", "adagrad"] = "adam",
         learning_rate: float = 1e-3,
         beta_1: float = 0.9,
         beta_2: float = 0.999,
@@ -298,7 +299,7 @@ class VAE(
             layer_sizes(self.decoder_layer_sizes, "decoder_layer_sizes")
         float_dtype(self.dtype)
 
-    def fit(self, X: ArrayLike, y: object = None) -> VAE:
+    def fit(self, X: ArrayLike, y: object = None) -> Self:
         """Train from scratch for ``max_epochs`` epochs (fewer if stopped early).
 
         Parameters
@@ -349,7 +350,7 @@ class VAE(
             )
         return self
 
-    def partial_fit(self, X: ArrayLike, y: object = None) -> VAE:
+    def partial_fit(self, X: ArrayLike, y: object = None) -> Self:
         """One epoch over ``X`` (shuffled, in minibatches); initialises if needed.
 
         No rows are held out for validation. The first call learns the

@@ -7,12 +7,17 @@ scoring, ``sample`` and ``bic``/``aic``. A subclass declares its parameters,
 its docstring and its :class:`~emfast.mixture._engine.family.Family`.
 """
 
+from __future__ import annotations
+
+from typing import Self
+
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 
 from emfast._numba import serial_blas
 from emfast._sklearn import _fit_context
+from emfast._typing import ArrayLike, TrainingData
 from emfast._validation import check_n_samples, restore_on_error
 from emfast.mixture._engine import em
 from emfast.mixture._engine.inference import MixtureInference, training_labels
@@ -37,7 +42,12 @@ class MixtureEstimator(MixtureInference, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(
+        self,
+        X: TrainingData,
+        y: object = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
         """Fit ``n_init`` times (once when warm-starting); keep the best fit.
 
         Each run iterates until the gain of the lower bound is below ``tol``
@@ -71,7 +81,12 @@ class MixtureEstimator(MixtureInference, DensityMixin, BaseEstimator):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(
+        self,
+        X: TrainingData,
+        y: object = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> np.ndarray:
         """Fit as :meth:`fit` does, then return the most probable component of X.
 
         Parameters
@@ -130,7 +145,14 @@ class MixtureEstimator(MixtureInference, DensityMixin, BaseEstimator):
         return rows
 
     # ----------------------------------------------------------- partial_fit
-    def partial_fit(self, X, y=None, sample_weight=None, *, decay=DEFAULT_DECAY):
+    def partial_fit(
+        self,
+        X: TrainingData,
+        y: object = None,
+        sample_weight: ArrayLike | None = None,
+        *,
+        decay: float = DEFAULT_DECAY,
+    ) -> Self:
         """Update the model with one batch of rows (stepwise EM).
 
         Each call computes the batch's statistics per unit weight under the

@@ -5,12 +5,15 @@ The methods run the family's scoring kernel (``Family.score_block``) through
 the model's precision, and lazily on a Dask array, block by block.
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from emfast._typing import ArrayLike
 from emfast._validation import check_sample_weight
 from emfast.rows import Pieces, inference_rows, is_chunk_source
 
@@ -46,7 +49,7 @@ class MixtureInference:
             out_dtype=np.intp if what == "labels" else None,
         )
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log-density of each sample under the model.
 
         Parameters
@@ -60,7 +63,9 @@ class MixtureInference:
         """
         return self._infer(X, "score")
 
-    def score(self, X, y=None, sample_weight=None):
+    def score(
+        self, X: ArrayLike, y: object = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean log-density of the samples in X (weighted by ``sample_weight``).
 
         Parameters
@@ -80,7 +85,7 @@ class MixtureInference:
         weights = check_sample_weight(sample_weight, log_prob.shape[0])
         return float(np.average(log_prob, weights=weights))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Most probable component of each sample.
 
         Parameters
@@ -94,7 +99,7 @@ class MixtureInference:
         """
         return self._infer(X, "labels")
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Posterior probability of each component for each sample.
 
         Parameters
@@ -108,7 +113,7 @@ class MixtureInference:
         """
         return self._infer(X, "proba")
 
-    def sample(self, n_samples=1):
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture.
 
         Parameters
@@ -131,7 +136,7 @@ class MixtureInference:
         rng = check_random_state(self.random_state)
         return self._family().sample(self, n_samples, rng)
 
-    def bic(self, X):
+    def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion of the model on X (lower is better).
 
         Parameters
@@ -147,7 +152,7 @@ class MixtureInference:
             n_samples
         )
 
-    def aic(self, X):
+    def aic(self, X: ArrayLike) -> float:
         """Akaike information criterion of the model on X (lower is better).
 
         Parameters

@@ -1,13 +1,19 @@
 """BayesianGaussianMixture: scikit-learn's variational estimator on emfast's passes."""
 
+from __future__ import annotations
+
+from typing import Literal
+
 import numpy as np
 
 from emfast import _sklearn
+from emfast._typing import ArrayLike, CovarianceType, InitParams, RandomStateLike
 from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture._engine.init import DenseResp, initial_resp
 from emfast.mixture._engine.weights import nk_offset
 from emfast.mixture.bayesian import _posterior_draws
 from emfast.mixture.bayesian._family import VariationalContext, VariationalFamily
+from emfast.mixture.bayesian._posterior_draws import PosteriorDraws
 from emfast.mixture.bayesian._priors import Priors
 from emfast.rows import ArrayRows, Rows
 
@@ -154,24 +160,26 @@ class BayesianGaussianMixture(MixtureEstimator):
     def __init__(
         self,
         *,
-        n_components=1,
-        covariance_type="full",
-        tol=1e-3,
-        reg_covar=1e-6,
-        max_iter=100,
-        n_init=1,
-        init_params="kmeans",
-        weight_concentration_prior_type="dirichlet_process",
-        weight_concentration_prior=None,
-        mean_precision_prior=None,
-        mean_prior=None,
-        degrees_of_freedom_prior=None,
-        covariance_prior=None,
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-        verbose_interval=10,
-    ):
+        n_components: int = 1,
+        covariance_type: CovarianceType = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: InitParams = "kmeans",
+        weight_concentration_prior_type: Literal[
+            "dirichlet_process", "dirichlet_distribution"
+        ] = "dirichlet_process",
+        weight_concentration_prior: float | None = None,
+        mean_precision_prior: float | None = None,
+        mean_prior: ArrayLike | None = None,
+        degrees_of_freedom_prior: float | None = None,
+        covariance_prior: float | ArrayLike | None = None,
+        random_state: RandomStateLike = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -205,7 +213,9 @@ class BayesianGaussianMixture(MixtureEstimator):
         )
 
     # ------------------------------------------- uncertainty of the fit
-    def sample_posterior(self, n_draws, random_state=None):
+    def sample_posterior(
+        self, n_draws: int, random_state: RandomStateLike = None
+    ) -> PosteriorDraws:
         """Draw mixture parameters from the fitted variational posterior.
 
         Weights from the Dirichlet (or the stick-breaking Betas of the
@@ -230,7 +240,13 @@ class BayesianGaussianMixture(MixtureEstimator):
         """
         return _posterior_draws.sample_posterior(self, n_draws, random_state)
 
-    def predict_proba_interval(self, X, level=0.9, n_draws=1000, random_state=None):
+    def predict_proba_interval(
+        self,
+        X: ArrayLike,
+        level: float = 0.9,
+        n_draws: int = 1000,
+        random_state: RandomStateLike = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Membership probabilities with an equal-tailed posterior interval.
 
         The posterior membership probabilities of each row are computed under

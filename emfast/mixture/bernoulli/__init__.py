@@ -1,8 +1,11 @@
 """BernoulliMixture: a mixture of independent Bernoullis for binary data, by EM."""
 
+from __future__ import annotations
+
 from numbers import Integral, Real
 
 from emfast._sklearn import Interval, StrOptions
+from emfast._typing import InitParams, RandomStateLike
 from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture.bernoulli._family import BernoulliFamily
 
@@ -132,17 +135,17 @@ class BernoulliMixture(MixtureEstimator):
 
     def __init__(
         self,
-        n_components=1,
+        n_components: int = 1,
         *,
-        tol=1e-3,
-        max_iter=100,
-        n_init=1,
-        init_params="kmeans",
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-        verbose_interval=10,
-    ):
+        tol: float = 1e-3,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: InitParams = "kmeans",
+        random_state: RandomStateLike = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
         self.n_components = n_components
         self.tol = tol
         self.max_iter = max_iter

@@ -1,8 +1,12 @@
 """CategoricalMixture: latent class analysis of integer-coded categorical columns."""
 
+from __future__ import annotations
+
 from numbers import Integral, Real
+from typing import Literal
 
 from emfast._sklearn import Interval, StrOptions
+from emfast._typing import ArrayLike, RandomStateLike
 from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture.categorical._family import CategoricalFamily
 
@@ -163,19 +167,21 @@ default='random_from_data'
 
     def __init__(
         self,
-        n_components=1,
+        n_components: int = 1,
         *,
-        n_levels=None,
-        smoothing=1e-10,
-        tol=1e-3,
-        max_iter=100,
-        n_init=1,
-        init_params="random_from_data",
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-        verbose_interval=10,
-    ):
+        n_levels: int | ArrayLike | None = None,
+        smoothing: float = 1e-10,
+        tol: float = 1e-3,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: Literal[
+            "random_from_data", "random", "random_probabilities"
+        ] = "random_from_data",
+        random_state: RandomStateLike = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
         self.n_components = n_components
         self.n_levels = n_levels
         self.smoothing = smoothing

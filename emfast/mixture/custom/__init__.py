@@ -1,8 +1,11 @@
 """CustomMixture: a mixture of a user-defined component family, fitted by EM."""
 
+from __future__ import annotations
+
 from numbers import Integral, Real
 
 from emfast._sklearn import Interval, StrOptions
+from emfast._typing import InitParams, RandomStateLike
 from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture.custom._component import ComponentFamily
 from emfast.mixture.custom._family import CustomFamily
@@ -140,18 +143,18 @@ class CustomMixture(MixtureEstimator):
 
     def __init__(
         self,
-        family,
-        n_components=1,
+        family: ComponentFamily,
+        n_components: int = 1,
         *,
-        tol=1e-3,
-        max_iter=100,
-        n_init=1,
-        init_params="kmeans",
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-        verbose_interval=10,
-    ):
+        tol: float = 1e-3,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: InitParams = "kmeans",
+        random_state: RandomStateLike = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
         self.family = family
         self.n_components = n_components
         self.tol = tol

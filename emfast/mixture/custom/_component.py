@@ -1,9 +1,21 @@
 """ComponentFamily: a kind of mixture component defined by the user's functions."""
 
+from __future__ import annotations
+
 import inspect
+from collections.abc import Callable
 from numbers import Integral
+from typing import Any
 
 import numba
+import numpy as np
+
+from emfast._typing import ArrayLike
+
+# the numba functions are dispatchers: callables of any arguments
+NumbaFunction = Callable[..., Any]
+# ``n_statistics`` / ``n_parameters``: a count, or a count per number of features
+Count = int | Callable[[int], int]
 
 
 class ComponentFamily:
@@ -123,17 +135,18 @@ class ComponentFamily:
 
     def __init__(
         self,
-        log_density,
-        statistics,
-        m_step,
+        log_density: NumbaFunction,
+        statistics: NumbaFunction,
+        m_step: Callable[[np.ndarray, np.ndarray], ArrayLike],
         *,
-        n_statistics,
-        n_parameters,
-        sample=None,
-        expected_statistics=None,
-        support=None,
-        name=None,
-    ):
+        n_statistics: Count,
+        n_parameters: Count,
+        sample: Callable[[np.ndarray, int, np.random.RandomState], ArrayLike]
+        | None = None,
+        expected_statistics: Callable[[np.ndarray], ArrayLike] | None = None,
+        support: Callable[[np.ndarray], ArrayLike] | None = None,
+        name: str | None = None,
+    ) -> None:
         _check_numba_function("log_density", log_density, ("x", "t", "theta"))
         _check_numba_function("statistics", statistics, ("x", "t"))
         _check_callable("m_step", m_step)
@@ -182,11 +195,11 @@ class ComponentFamily:
     def __repr__(self):
         return f"ComponentFamily(name={self.name!r})"
 
-    def statistics_size(self, n_features):
+    def statistics_size(self, n_features: int) -> int:
         """``n_statistics`` for rows of ``n_features`` features."""
         return _resolve("n_statistics", self.n_statistics, n_features, minimum=1)
 
-    def free_parameters(self, n_features):
+    def free_parameters(self, n_features: int) -> int:
         """``n_parameters`` (of one component) for ``n_features`` features."""
         return _resolve("n_parameters", self.n_parameters, n_features, minimum=0)
 

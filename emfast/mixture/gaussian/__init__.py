@@ -1,11 +1,15 @@
 """GaussianMixture: scikit-learn's estimator on emfast's fused numba passes."""
 
+from __future__ import annotations
+
 from numbers import Integral, Real
+from typing import Literal
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from emfast._sklearn import Interval, StrOptions
+from emfast._typing import ArrayLike, CovarianceType, InitParams, RandomStateLike
 from emfast.mixture._engine.estimator import MixtureEstimator
 from emfast.mixture._engine.init import DenseResp
 from emfast.mixture.gaussian import _missing
@@ -157,23 +161,23 @@ class GaussianMixture(MixtureEstimator):
 
     def __init__(
         self,
-        n_components=1,
+        n_components: int = 1,
         *,
-        covariance_type="full",
-        tol=1e-3,
-        reg_covar=1e-6,
-        max_iter=100,
-        n_init=1,
-        init_params="kmeans",
-        weights_init=None,
-        means_init=None,
-        precisions_init=None,
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-        verbose_interval=10,
-        missing="error",
-    ):
+        covariance_type: CovarianceType = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: InitParams = "kmeans",
+        weights_init: ArrayLike | None = None,
+        means_init: ArrayLike | None = None,
+        precisions_init: ArrayLike | None = None,
+        random_state: RandomStateLike = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        missing: Literal["error", "marginalize"] = "error",
+    ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -208,7 +212,7 @@ class GaussianMixture(MixtureEstimator):
         tags.input_tags.allow_nan = self.missing == "marginalize"
         return tags
 
-    def impute(self, X):
+    def impute(self, X: ArrayLike) -> np.ndarray:
         """X with each missing entry (NaN) replaced by its conditional expectation.
 
         The value of a missing coordinate ``x_m`` of a row with observed
