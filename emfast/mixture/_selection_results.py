@@ -9,7 +9,7 @@ fitted models, the table and the choice, and plots AIC and BIC against K.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 
@@ -174,7 +174,8 @@ class SelectionResult:
         self.estimators_ = list(estimators)
         self.table_ = table
         self.criterion = criterion
-        self.best_index_ = table.best
+        # select_n_components always marks the chosen row
+        self.best_index_ = cast(int, table.best)
         self.best_estimator_ = self.estimators_[self.best_index_]
         self.n_components_ = int(self.best_estimator_.n_components)
         self.covariance_type_ = table[self.best_index_].get("covariance_type")

@@ -8,13 +8,15 @@ the model's precision, and lazily on a Dask array, block by block.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from emfast._typing import ArrayLike
+from emfast._typing import ArrayLike, RandomStateLike
 from emfast._validation import check_sample_weight
+from emfast.mixture._engine.family import Family
 from emfast.rows import Pieces, inference_rows, is_chunk_source
 
 
@@ -24,6 +26,11 @@ class MixtureInference:
     The class using it defines ``_family()`` (see
     :class:`~emfast.mixture._engine.estimator.MixtureEstimator`).
     """
+
+    # what the class using the mixin provides (declared for type checkers)
+    random_state: RandomStateLike
+    _family: Callable[[], Family]
+    _n_parameters: Callable[[], int]
 
     def _fitted_dtype(self):
         """The precision of the fitted arrays."""

@@ -16,6 +16,11 @@ from emfast._typing import ArrayLike
 NumbaFunction = Callable[..., Any]
 # ``n_statistics`` / ``n_parameters``: a count, or a count per number of features
 Count = int | Callable[[int], int]
+# the NumPy functions, as the class docstring describes them
+MStep = Callable[[np.ndarray, np.ndarray], ArrayLike]
+Sampler = Callable[[np.ndarray, int, np.random.RandomState], ArrayLike]
+ExpectedStatistics = Callable[[np.ndarray], ArrayLike]
+Support = Callable[[np.ndarray], ArrayLike]
 
 
 class ComponentFamily:
@@ -132,19 +137,28 @@ class ComponentFamily:
         "support",
         "name",
     )
+    # the types of the slots, set once by __init__
+    log_density: NumbaFunction
+    statistics: NumbaFunction
+    m_step: MStep
+    n_statistics: Count
+    n_parameters: Count
+    sample: Sampler | None
+    expected_statistics: ExpectedStatistics | None
+    support: Support | None
+    name: str
 
     def __init__(
         self,
         log_density: NumbaFunction,
         statistics: NumbaFunction,
-        m_step: Callable[[np.ndarray, np.ndarray], ArrayLike],
+        m_step: MStep,
         *,
         n_statistics: Count,
         n_parameters: Count,
-        sample: Callable[[np.ndarray, int, np.random.RandomState], ArrayLike]
-        | None = None,
-        expected_statistics: Callable[[np.ndarray], ArrayLike] | None = None,
-        support: Callable[[np.ndarray], ArrayLike] | None = None,
+        sample: Sampler | None = None,
+        expected_statistics: ExpectedStatistics | None = None,
+        support: Support | None = None,
         name: str | None = None,
     ) -> None:
         _check_numba_function("log_density", log_density, ("x", "t", "theta"))
@@ -163,7 +177,7 @@ class ComponentFamily:
             name = getattr(log_density, "__name__", "custom")
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, got {name!r}")
-        values = dict(
+        values: dict[str, Any] = dict(
             log_density=log_density,
             statistics=statistics,
             m_step=m_step,
