@@ -10,10 +10,23 @@ The mixture helpers are imported on first use: ``sklearn.mixture`` pulls in
 """
 
 import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
+
+if TYPE_CHECKING:
+    # scikit-learn ships no type information: declared here, the decorator keeps
+    # the signatures of the methods it wraps visible to type checkers
+    _Method = TypeVar("_Method", bound=Callable[..., Any])
+
+    def _fit_context(
+        *, prefer_skip_nested_validation: bool
+    ) -> Callable[[_Method], _Method]: ...
+
+else:
+    from sklearn.base import _fit_context
 
 # name -> module, imported on first use
 _MIXTURE_HELPERS = {
