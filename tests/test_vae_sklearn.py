@@ -241,4 +241,4 @@ def test_public_type_hints_resolve():
         assert "return" in hints, name
     for name in ["coefs_", "intercepts_", "variance_", "mean_", "scale_", "t_"]:
         assert "return" in typing.get_type_hints(getattr(VAE, name).fget)
-    assert typing.get_type_hints(VAE.fit)["return"] is VAE
+    assert typing.get_type_hints(VAE.fit)["return"] is typing.Self
