@@ -5,7 +5,8 @@ checked, wherever it is (module level, inside a function, under a condition),
 including ``importlib.import_module("...")`` with a literal name. The layers
 (low to high) and who may import whom are the README's "Architecture" table:
 
-0. foundation: ``_numba``, ``_chunks``, ``_sklearn``, ``_errors``, ``datasets``
+0. foundation: ``_numba``, ``_chunks``, ``_sklearn``, ``_errors``, ``_typing``,
+   ``datasets``
 1. kernels: ``kernels/`` (the mixtures' in ``kernels/mixture/``, the VAE's
    beside them; ``fastexp`` is shared)
 2. validation: ``_validation``
@@ -36,6 +37,7 @@ LAYERS = {
     "emfast._chunks": 0,
     "emfast._sklearn": 0,
     "emfast._errors": 0,
+    "emfast._typing": 0,
     "emfast.datasets": 0,
     "emfast.kernels": 1,
     "emfast._validation": 2,
