@@ -10,9 +10,10 @@ estimate of log p(x) (IWAE bound, ``--n-importance`` samples per row).
 
 PyTorch is a benchmark-only dependency, imported inside the PyTorch part (its
 model is built before emfast runs anything: importing torch after numba's
-OpenMP runtime was loaded made PyTorch 4x slower on the development VM)::
+OpenMP runtime is loaded makes PyTorch 4x slower on a 2-core x86-64 machine).
+The CPU build of torch, from PyTorch's CPU index::
 
-    pip install torch==2.13.0  # CPU wheel; e.g. --index-url https://download.pytorch.org/whl/cpu
+    pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 Usage::
 

@@ -5,8 +5,8 @@
 #
 # Needs emfast's dependencies and docs/requirements.txt. The build runs the
 # quick example scripts (wine_two_gaussians, how_many_components,
-# poisson_counts, speed) at their full sizes; a fresh build takes about a
-# minute on 2 cores, most of it numba compiling the kernels the first time.
+# poisson_counts, speed) at their full sizes; a build takes a few minutes on
+# 2 cores, longer the first time, when numba compiles the kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/_build/html}"

@@ -3,7 +3,8 @@
 The EM tutorial ends with the variational autoencoder: EM whose E-step is an
 encoder network learned along with the model. Two models are trained with
 ``emfast.VAE`` on binarised MNIST (``../shared/data/mnist`` beside the checkout,
-or ``--mnist DIR``; scikit-learn's 8 x 8 digits if neither is there):
+or the folder named by ``EMFAST_MNIST``; scikit-learn's 8 x 8 digits if neither is
+there):
 a 20-dimensional one for the ELBO curve, reconstructions and samples, and a
 2-dimensional one whose latent means are drawn coloured by digit.
 

@@ -100,7 +100,16 @@ def pytest_runtest_makereport(item, call):
     seed = getattr(item, "emfast_seed", None)
     if seed is not None and report.failed:
         report.sections.append((SEED_SECTION, _replay_hint(seed)))
-        _failed_seeds.append((item.nodeid, seed))
+
+
+def pytest_runtest_logreport(report):
+    """Collect the seeds of failed tests from their reports: with pytest-xdist
+    the reports (with their sections) reach the controlling process, which
+    writes the summary."""
+    if report.failed:
+        for title, hint in report.sections:
+            if title == SEED_SECTION:
+                _failed_seeds.append((report.nodeid, hint))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -108,5 +117,5 @@ def pytest_terminal_summary(terminalreporter):
     if not _failed_seeds:
         return
     terminalreporter.section(SEED_SECTION + "s of failed tests")
-    for nodeid, seed in _failed_seeds:
-        terminalreporter.write_line(f"{nodeid}: {_replay_hint(seed)}")
+    for nodeid, hint in _failed_seeds:
+        terminalreporter.write_line(f"{nodeid}: {hint}")

@@ -57,6 +57,14 @@ def test_failure_report_prints_the_seed_and_the_seed_replays_it(failing_suite):
     assert _seed_and_draw(by_option) == (seed, draw)
 
 
+def test_the_seed_summary_comes_through_parallel_workers(failing_suite):
+    pytest.importorskip("xdist")
+    output = _run(failing_suite, "-n", "2", "--tb=no")
+    assert re.search(
+        r"test_fails.py::test_draws: rng seed \d+; replay with EMFAST_TEST_SEED", output
+    ), output
+
+
 def test_a_bad_seed_is_a_usage_error(failing_suite):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],

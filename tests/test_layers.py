@@ -64,7 +64,7 @@ FAMILIES = tuple(
 )
 # family -> the other families it may import
 FAMILY_BASES = {"emfast.mixture.bayesian": ("emfast.mixture.gaussian",)}
-VAE_KERNELS = ("emfast.kernels.nn", "emfast.kernels.adam", "emfast.kernels.vae_")
+VAE_KERNELS = ("emfast.kernels.vae",)
 MIXTURE_SIDE = ("emfast.kernels.mixture", "emfast.rows", "emfast.mixture")
 DASK = ("dask", "distributed")
 DASK_MODULE = "emfast.rows._dask"

@@ -1,11 +1,11 @@
 """A vectorisable ``exp`` for the non-positive arguments of log-sum-exp.
 
-numba has no SVML here, so ``math.exp`` is a scalar libm call (4.4 ns per value
-per core measured on the development VM, float64; 2.5 ns float32) and any loop
+numba has no SVML here, so ``math.exp`` is a scalar libm call and any loop
 containing it stays scalar. Responsibilities only need ``exp(a - max)`` with
 ``a - max <= 0``, which a range reduction plus a polynomial computes with plain
-arithmetic that LLVM vectorises across components (1.8 ns float64, 0.9 ns
-float32, same VM).
+arithmetic that LLVM vectorises across components. Per value and core on a
+2-core x86-64 machine: 4.4 ns float64 and 2.5 ns float32 for ``math.exp``,
+1.8 ns float64 and 0.9 ns float32 for this one.
 
 - float64: ``x = n ln2 + r`` (Cody-Waite), ``|r| <= ln2/2``, Taylor polynomial of
   degree 12 (relative error <= 5e-16 on [-708, 0]), ``2^n`` built in the

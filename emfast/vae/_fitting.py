@@ -152,11 +152,11 @@ class TrainingMixin:
         from threadpoolctl import threadpool_limits
 
         # The training step is serial numba code around BLAS calls, so threads
-        # go to BLAS: the three 100 x 400 x 784 sgemm calls per step took
-        # 0.52 ms each on one thread and 0.31 ms on two (development VM, idle).
-        # With another process busy on the machine, two BLAS threads wait for
-        # each other at every call: 1.4k-3.4k samples/s against 27k on one
-        # thread (same VM, ~1.3 cores taken). Hence one thread unless n_jobs
+        # go to BLAS: on an idle 2-core x86-64 machine the three 100 x 400 x 784
+        # sgemm calls per step take 0.52 ms each on one thread and 0.31 ms on
+        # two. With another process busy on that machine (~1.3 cores taken),
+        # two BLAS threads wait for each other at every call: 1.4k-3.4k
+        # samples/s against 27k on one thread. Hence one thread unless n_jobs
         # asks for more.
         blas_threads = 1 if self.n_jobs is None else None
         with (

@@ -141,7 +141,7 @@ class VAE(
     n_features_in_ : int
         Number of features seen in the first :meth:`fit` or
         :meth:`partial_fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of those features, when they were given with string column
         names (a pandas DataFrame).
     coefs_ : list of ndarray

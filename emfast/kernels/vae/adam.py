@@ -2,7 +2,7 @@
 
 One pass reads parameter, gradient and state once and writes them once (PyTorch's
 single-tensor Adam makes five passes): ~0.4 ms for the 650k parameters of the
-784-400-20 VAE on one core of the development VM, bound by memory traffic.
+784-400-20 VAE on one core of a 2-core x86-64 machine, bound by memory traffic.
 ``*_step`` split the vector into chunks that run in parallel, ``*_serial`` run
 on the calling thread (what the training loop uses, see :func:`adam_serial`).
 Each element depends only on its own entries, so results do not depend on the
@@ -42,8 +42,8 @@ def adam_serial(
 ):
     """:func:`adam_step` on the calling thread (no parallel region).
 
-    The training loop uses this: on the 2-vCPU development VM, a parallel
-    optimiser pass (0.4 ms of a ~3 ms step) made steps 2-3x *slower* with
+    The training loop uses this: on a 2-core x86-64 machine, a parallel
+    optimiser pass (0.4 ms of a ~3 ms step) makes steps 2-3x *slower* with
     serial BLAS and ~10x slower with two BLAS threads, because the idle
     OpenMP worker spins after the region on the core the next BLAS calls
     need.

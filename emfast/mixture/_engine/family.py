@@ -69,7 +69,7 @@ class Family:
        docstring, ``__init__`` (scikit-learn style: store the parameters),
        ``_parameter_constraints`` and ``_family()``;
     4. its name in ``emfast/__init__.py`` and in the model-file registry
-       (``emfast/_model_io.py``).
+       (``emfast/_model_decode.py``).
 
     The estimator's parameters must include ``n_components``, ``tol``,
     ``max_iter``, ``n_init``, ``init_params``, ``random_state``,
