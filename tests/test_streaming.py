@@ -10,6 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 from emfast import BayesianGaussianMixture, GaussianMixture, _chunks
+from emfast.rows import maps_a_file
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 FITTED = ["weights_", "means_", "covariances_", "precisions_cholesky_"]
@@ -149,6 +150,8 @@ def test_memmap_fit_equals_in_memory_fit(rng, tmp_path):
     for name in FITTED:
         assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert_array_equal(a.predict_proba(X), b.predict_proba(readonly))
+    # validation passes the map on as a plain ndarray view: still a map
+    assert maps_a_file(np.asarray(readonly)) and not maps_a_file(X)
     # k-means on a memory map is the scalable k-means of chunked input
     # (scikit-learn's KMeans would copy the map whole): the same fit as the
     # rows given in chunks
@@ -223,8 +226,14 @@ def test_bayesian_chunked_fit_equals_in_memory_fit_bitwise(
     in_memory = _quiet_fit(BayesianGaussianMixture(**kwargs), X, sample_weight=weights)
     chunks = _irregular_chunks(X, rng, weights)
     chunked = _quiet_fit(BayesianGaussianMixture(**kwargs), lambda: iter(chunks))
-    for name in [*FITTED, "weight_concentration_", "mean_precision_",
-                 "degrees_of_freedom_", "mean_prior_", "covariance_prior_"]:
+    for name in [
+        *FITTED,
+        "weight_concentration_",
+        "mean_precision_",
+        "degrees_of_freedom_",
+        "mean_prior_",
+        "covariance_prior_",
+    ]:
         assert_array_equal(getattr(chunked, name), getattr(in_memory, name), name)
     assert chunked.lower_bounds_ == in_memory.lower_bounds_
     assert_array_equal(

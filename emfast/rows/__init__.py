@@ -18,6 +18,8 @@ where it has one): the shape and dtype first, then the values of every block
 each time it is read, including the family's own value checks.
 """
 
+import mmap
+
 import numpy as np
 
 from emfast._validation import check_sample_weight, scoring_dtype, validate_rows
@@ -47,6 +49,7 @@ __all__ = [
     "inference_rows",
     "is_chunk_source",
     "is_dask_array",
+    "maps_a_file",
     "symmetrise_upper",
     "training_rows",
 ]
@@ -156,6 +159,20 @@ def inference_rows(X, estimator, model_dtype, check_values=None, *, allow_nan=Fa
     if check_values is not None:
         check_values(X, 0)
     return ArrayInput(X, scoring_dtype(X.dtype, model_dtype))
+
+
+def maps_a_file(X):
+    """Whether ``X`` is, or views, a memory-mapped file.
+
+    Validation hands the rows on as a plain ``ndarray`` view of an
+    ``np.memmap`` (``np.asarray`` drops the subclass), so the chain of bases
+    is followed.
+    """
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
 
 
 def is_dask_array(X):

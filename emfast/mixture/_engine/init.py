@@ -21,7 +21,7 @@ from emfast import _chunks
 from emfast.kernels.mixture import kmeans as kmeans_kernels
 from emfast.mixture._engine import kmeans
 from emfast.mixture._engine.weights import kernel_weights, weight_scale
-from emfast.rows import LargestKeys, RowAligned, RowArray, RowOffset
+from emfast.rows import LargestKeys, RowAligned, RowArray, RowOffset, maps_a_file
 
 
 class AssignedResp(RowAligned):
@@ -181,7 +181,7 @@ def initial_resp(data, n_components, init_params, random_state):
     """
     n_samples = data.n_samples
     in_memory = data.in_memory()
-    if in_memory is not None and isinstance(in_memory[0], np.memmap):
+    if in_memory is not None and maps_a_file(in_memory[0]):
         in_memory = None  # read block by block, never loaded whole
     if init_params in ("kmeans", "k-means++") and in_memory is None:
         what = f"init_params={init_params!r}"
