@@ -32,7 +32,12 @@ def small_chunks(monkeypatch):
 
 
 def _blobs(rng, n_samples=3000, n_features=3, n_components=4, spread=12.0):
-    centers = spread * rng.normal(size=(n_components, n_features))
+    """Unit-variance blobs whose centres are at least 8 apart (separated)."""
+    while True:
+        centers = spread * rng.normal(size=(n_components, n_features))
+        gaps = np.linalg.norm(centers[:, None] - centers[None], axis=-1)
+        if gaps[np.triu_indices(n_components, 1)].min() >= 8.0:
+            break
     labels = rng.integers(n_components, size=n_samples)
     return centers[labels] + rng.normal(size=(n_samples, n_features))
 
