@@ -224,13 +224,17 @@ def _separated(rng, n_samples):
 
 def test_partial_fit_reaches_the_full_batch_likelihood(rng):
     X = _separated(rng, 20_000)
-    full = BernoulliMixture(3, random_state=0).fit(X)
-    online = BernoulliMixture(3, random_state=0)
+    full = BernoulliMixture(3, n_init=3, random_state=0).fit(X)
     order = rng.permutation(X.shape[0])
-    for start in range(0, X.shape[0], 500):
-        online.partial_fit(X[order[start : start + 500]])
+    fits = []
+    for seed in range(3):  # three starts, as the batch fit's n_init: one
+        online = BernoulliMixture(3, random_state=seed)  # may merge two classes
+        for start in range(0, X.shape[0], 500):
+            online.partial_fit(X[order[start : start + 500]])
+        fits.append(online)
+    online = max(fits, key=lambda fit: fit.score(X))
     gap = (full.score(X) - online.score(X)) / abs(full.score(X))
-    assert gap < 0.01, gap  # measured over 30 seeds: at most 2.5e-4
+    assert gap < 0.01, gap
     assert online.n_iter_ == 40 and len(online.lower_bounds_) == 40
     batch = X[order[-500:]]
     assert_allclose(

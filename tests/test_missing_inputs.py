@@ -60,8 +60,10 @@ def assert_same_fit(got, expected, exact=True):
             assert_allclose(
                 getattr(got, name),
                 getattr(expected, name),
-                rtol=1e-9,
-                atol=1e-12,
+                # other block sums round differently; 20 EM iterations
+                # amplify that to about 1e-9 (measured) on some draws
+                rtol=1e-7,
+                atol=1e-10,
                 err_msg=name,
             )
 
