@@ -212,7 +212,9 @@ def test_fitted_models_pass_at_any_conditioning(rng, covariance_type, global_dty
                 n_components,
                 covariance_type=covariance_type,
                 random_state=int(rng.integers(2**31)),
-                reg_covar=1e-12 if global_dtype == np.float64 else 1e-6,
+                # float32: 1e-6 (the near-copy's own variance) left a component
+                # not positive definite in float32 on some draws
+                reg_covar=1e-12 if global_dtype == np.float64 else 1e-5,
             ).fit(X)
             check_gaussian_values(_fitted(model), covariance_type, model.n_iter_)
 
