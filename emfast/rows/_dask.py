@@ -55,6 +55,11 @@ def _reduce_block(X_block, w_block, block_fn, constants, pieces):
         return ArrayRows(X_block, w_block).reduce(block_fn, *args)
 
 
+def _reduce_blocks(tasks):
+    """Several tasks of a pass in one (the blocks a worker holds)."""
+    return [_reduce_block(*task) for task in tasks]
+
+
 def _map_block(X_block, name, dtype, check_values, allow_nan, block_fn, *args):
     """One task of lazy inference: ``block_fn`` of the checked block."""
     X_block = _checked_block(X_block, name, dtype, check_values, None, allow_nan)
@@ -99,6 +104,27 @@ def _weights_like(sample_weight, X):
     sample_weight = _with_known_shape(sample_weight)
     check_weight_layout(sample_weight.shape, sample_weight.dtype, n_samples)
     return sample_weight.rechunk((X.chunks[0],))
+
+
+def _spread(client, x_blocks, w_blocks):
+    """Compute the checked blocks (and weights) spread over the workers.
+
+    Block ``i`` and its weights go to worker ``i mod n_workers`` (another
+    worker if that one is gone): each pass then runs where the rows are. Left
+    to itself the scheduler may put every block on one worker (copies are
+    cheap tasks), and then each pass ships half the data between workers.
+    """
+    workers = sorted(client.scheduler_info()["workers"])
+
+    def compute(block, index):
+        if block is None or not workers:
+            return block if block is None else client.compute(block)
+        where = workers[index % len(workers)]
+        return client.compute(block, workers=[where], allow_other_workers=True)
+
+    x_blocks = [compute(block, i) for i, block in enumerate(x_blocks)]
+    w_blocks = [compute(block, i) for i, block in enumerate(w_blocks)]
+    return x_blocks, w_blocks
 
 
 def _client():
@@ -169,9 +195,7 @@ class DaskRows(Rows):
         self._dask = dask
         self.client = _client()
         if self.client is not None:  # computed once, kept on the workers
-            x_blocks = self.client.compute(x_blocks)
-            if self.weighted:
-                w_blocks = self.client.compute(w_blocks)
+            x_blocks, w_blocks = _spread(self.client, x_blocks, w_blocks)
         self.x_blocks, self.w_blocks = x_blocks, w_blocks
         if self.weighted:
             check_weight_total(self.weight_sum)
@@ -229,12 +253,43 @@ class DaskRows(Rows):
 
     def _map(self, tasks):
         if self.client is not None:
-            futures = [
-                self.client.submit(_reduce_block, *task, pure=False) for task in tasks
-            ]
-            return self.client.gather(futures)
+            return self._map_by_worker(list(tasks))
         delayed = self._dask.delayed(_reduce_block, pure=True)
         return list(self._dask.compute(*[delayed(*task) for task in tasks]))
+
+    def _map_by_worker(self, tasks):
+        """The tasks' results in order, run as one task per worker.
+
+        Each worker reduces the blocks it holds in one task: a pass then costs
+        one round trip to the scheduler per worker, not one per block (with a
+        thread per worker, the scheduler sends a worker its next task only
+        when the last one is done). The results stay per block and are added
+        in block order, so the sums are those of one task per block.
+        """
+        from distributed import wait
+
+        blocks = [task[0] for task in tasks]
+        wait(blocks)  # where a block is is known once it has been computed
+        holders = self.client.who_has(blocks)
+        groups = {}
+        for index, task in enumerate(tasks):
+            where = holders.get(task[0].key) or (None,)
+            groups.setdefault(where[0], []).append(index)
+        futures = [
+            self.client.submit(
+                _reduce_blocks,
+                [tasks[index] for index in indices],
+                pure=False,
+                **({} if worker is None else {"workers": [worker]}),
+                allow_other_workers=worker is not None,
+            )
+            for worker, indices in groups.items()
+        ]
+        results = [None] * len(tasks)
+        for indices, group_results in zip(groups.values(), self.client.gather(futures)):
+            for index, result in zip(indices, group_results):
+                results[index] = result
+        return results
 
 
 # ------------------------------------------------------------- inference rows
