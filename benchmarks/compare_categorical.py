@@ -16,7 +16,8 @@ row and column; each iteration then takes
 
 ``--baseline indexing`` uses pure numpy instead (one gather of the (N, K)
 log-probabilities per column, one ``bincount`` per column for the statistics),
-slower at every size measured.
+slower at every size measured; so is a dense one-hot matrix with BLAS products
+(which also needs ``N * sum(n_levels)`` floats).
 
 Both run in this process from identical initial weights and probabilities
 (emfast through a warm start), with the threads they normally use: numba's for
