@@ -194,8 +194,7 @@ def _status_bytes(field):
 def child_peak_memory(library, case):
     """Run in a fresh process: extra peak RSS (bytes) of one 2-iteration fit."""
     n_samples, n_features, n_components, covariance_type, dtype = case
-    X, start = make_problem(n_samples, n_features, n_components, covariance_type,
-                            dtype)
+    X, start = make_problem(n_samples, n_features, n_components, covariance_type, dtype)
     cls = estimator(library)
     _fit_seconds(cls, X[:2000], n_components, start, 1)
     with open("/proc/self/clear_refs", "w") as f:
@@ -208,7 +207,9 @@ def child_peak_memory(library, case):
 def peak_memory(library, case):
     result = subprocess.run(
         [sys.executable, __file__, "--child-memory", library, json.dumps(case)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return int(result.stdout.strip().splitlines()[-1])
 
@@ -233,87 +234,132 @@ def run(cases, memory_cases, n_iter, repeats):
 
     threads = numba.get_num_threads()
     daal = daal_available()
-    machine = (f"emfast {emfast.__version__}, scikit-learn {sklearn.__version__}, "
-               f"numba {numba.__version__}, numpy {np.__version__}; {threads} "
-               f"threads (numba) on {os.cpu_count()} CPUs: {cpu_name()}")
+    machine = (
+        f"emfast {emfast.__version__}, scikit-learn {sklearn.__version__}, "
+        f"numba {numba.__version__}, numpy {np.__version__}; {threads} "
+        f"threads (numba) on {os.cpu_count()} CPUs: {cpu_name()}"
+    )
     print(machine)
     print(_machine.describe_line(_machine.describe()))
-    print(f"median of {repeats} runs; EM time per iteration over {n_iter} "
-          "iterations from identical initial parameters\n")
+    print(
+        f"median of {repeats} runs; EM time per iteration over {n_iter} "
+        "iterations from identical initial parameters\n"
+    )
     peer = " oneDAL (s) | emfast vs oneDAL |" if daal else ""
-    print("| case | N | D | K | covariance | dtype | scikit-learn (s) | emfast (s) "
-          f"| ratio |{peer} max rel. diff of means |")
-    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if daal else "")
-          + "---|")
+    print(
+        "| case | N | D | K | covariance | dtype | scikit-learn (s) | emfast (s) "
+        f"| ratio |{peer} max rel. diff of means |"
+    )
+    print(
+        "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if daal else "") + "---|"
+    )
     rows = []
     for n_samples, n_features, n_components, covariance_type, dtype, what in cases:
-        X, start = make_problem(n_samples, n_features, n_components,
-                                covariance_type, dtype)
+        X, start = make_problem(
+            n_samples, n_features, n_components, covariance_type, dtype
+        )
         results = {}
         for library in ("scikit-learn", "emfast"):
             if what == "em":
                 results[library] = iteration_seconds(
-                    library, X, n_components, start, n_iter, repeats)
+                    library, X, n_components, start, n_iter, repeats
+                )
             else:
                 results[library] = predict_proba_seconds(
-                    library, X, n_components, start, repeats)
+                    library, X, n_components, start, repeats
+                )
         theirs, reference = results["scikit-learn"]
         ours, model = results["emfast"]
         diff = np.max(np.abs(model.means_ - reference.means_)) / np.max(
-            np.abs(reference.means_))
+            np.abs(reference.means_)
+        )
         ratio = theirs / ours if ours > 0 else float("nan")  # noise at tiny sizes
-        row = dict(case=what, n_samples=n_samples, n_features=n_features,
-                   n_components=n_components, covariance_type=covariance_type,
-                   dtype=dtype, sklearn=theirs, emfast=ours, ratio=ratio)
+        row = dict(
+            case=what,
+            n_samples=n_samples,
+            n_features=n_features,
+            n_components=n_components,
+            covariance_type=covariance_type,
+            dtype=dtype,
+            sklearn=theirs,
+            emfast=ours,
+            ratio=ratio,
+        )
         peer = ""
         if daal:
             onedal = float("nan")
             if what == "em":
-                onedal, _ = daal_iteration_seconds(X, n_components, start, n_iter,
-                                                   repeats)
+                onedal, _ = daal_iteration_seconds(
+                    X, n_components, start, n_iter, repeats
+                )
             row.update(onedal=onedal, ratio_onedal=onedal / ours)
             peer = f" {onedal:.4f} | {onedal / ours:.2f}x |"
         rows.append(row)
-        print(f"| {what} | {n_samples:.0e} | {n_features} | {n_components} | "
-              f"{covariance_type} | {dtype} | {theirs:.4f} | {ours:.4f} | "
-              f"**{ratio:.1f}x** |{peer} {diff:.1e} |", flush=True)
+        print(
+            f"| {what} | {n_samples:.0e} | {n_features} | {n_components} | "
+            f"{covariance_type} | {dtype} | {theirs:.4f} | {ours:.4f} | "
+            f"**{ratio:.1f}x** |{peer} {diff:.1e} |",
+            flush=True,
+        )
     memory = []
     if memory_cases:
-        print("\n| extra peak memory of fit | N | D | K | covariance | dtype "
-              "| scikit-learn | emfast |")
+        print(
+            "\n| extra peak memory of fit | N | D | K | covariance | dtype "
+            "| scikit-learn | emfast |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for case in memory_cases:
             theirs = peak_memory("scikit-learn", case)
             ours = peak_memory("emfast", case)
             n_samples, n_features, n_components, covariance_type, dtype = case
-            memory.append(dict(case=list(case), sklearn_bytes=theirs,
-                               emfast_bytes=ours))
-            print(f"| fit, 2 iterations | {n_samples:.0e} | {n_features} | "
-                  f"{n_components} | {covariance_type} | {dtype} | "
-                  f"{theirs / 2**20:.0f} MB | {ours / 2**20:.1f} MB |", flush=True)
-    return {"machine": machine, "repeats": repeats, "iterations": n_iter,
-            "rows": rows, "memory": memory}
+            memory.append(
+                dict(case=list(case), sklearn_bytes=theirs, emfast_bytes=ours)
+            )
+            print(
+                f"| fit, 2 iterations | {n_samples:.0e} | {n_features} | "
+                f"{n_components} | {covariance_type} | {dtype} | "
+                f"{theirs / 2**20:.0f} MB | {ours / 2**20:.1f} MB |",
+                flush=True,
+            )
+    return {
+        "machine": machine,
+        "repeats": repeats,
+        "iterations": n_iter,
+        "rows": rows,
+        "memory": memory,
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
-    parser.add_argument("--case", action="append", default=[],
-                        help="N,D,K,covariance,dtype[,em|predict_proba]")
+    parser.add_argument(
+        "--case",
+        action="append",
+        default=[],
+        help="N,D,K,covariance,dtype[,em|predict_proba]",
+    )
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--isa", choices=["native", "avx2"], default="native",
-                        help="avx2: AVX2 code for numba, numpy and OpenBLAS alike")
+    parser.add_argument(
+        "--isa",
+        choices=["native", "avx2"],
+        default="native",
+        help="avx2: AVX2 code for numba, numpy and OpenBLAS alike",
+    )
     parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.isa == "avx2":  # run again in the AVX2 environment, pass the output on
         from benchmarks import _machine
 
-        rest = [a for a in (sys.argv[1:] if argv is None else argv)
-                if a not in ("--isa", "avx2", "--isa=avx2")]
+        rest = [
+            a
+            for a in (sys.argv[1:] if argv is None else argv)
+            if a not in ("--isa", "avx2", "--isa=avx2")
+        ]
         print(_machine.run_child("avx2", [os.path.abspath(__file__), *rest]), end="")
         return
 
@@ -326,18 +372,29 @@ def main(argv=None):
         for text in args.case:
             parts = text.split(",")
             what = parts[5] if len(parts) > 5 else "em"
-            cases.append((int(float(parts[0])), int(parts[1]), int(parts[2]),
-                          parts[3], parts[4], what))
+            cases.append(
+                (
+                    int(float(parts[0])),
+                    int(parts[1]),
+                    int(parts[2]),
+                    parts[3],
+                    parts[4],
+                    what,
+                )
+            )
         memory = []
     elif args.quick:
-        cases = [(20_000, 8, 16, "full", "float64", "em"),
-                 (20_000, 8, 16, "diag", "float32", "em"),
-                 (20_000, 8, 16, "full", "float64", "predict_proba")]
+        cases = [
+            (20_000, 8, 16, "full", "float64", "em"),
+            (20_000, 8, 16, "diag", "float32", "em"),
+            (20_000, 8, 16, "full", "float64", "predict_proba"),
+        ]
         memory = [(50_000, 8, 16, "full", "float64")]
     else:
         cases, memory = STANDARD_CASES, MEMORY_CASES
-    results = run(cases, [] if args.no_memory else memory, args.iterations,
-                  args.repeats)
+    results = run(
+        cases, [] if args.no_memory else memory, args.iterations, args.repeats
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

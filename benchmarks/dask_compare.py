@@ -19,9 +19,11 @@ import numpy as np
 def block(seed, rows, n_features, n_components):
     rng = np.random.default_rng(seed)
     centers = np.random.default_rng(12345).normal(
-        scale=3.0, size=(n_components, n_features))
+        scale=3.0, size=(n_components, n_features)
+    )
     return centers[rng.integers(n_components, size=rows)] + rng.normal(
-        size=(rows, n_features))
+        size=(rows, n_features)
+    )
 
 
 def start(n_features, n_components):
@@ -70,15 +72,22 @@ def main(argv=None):
     if n_rows % args.block_rows:
         sizes.append(n_rows % args.block_rows)
     parts = [
-        da.from_delayed(dask.delayed(block)(i, rows, n_features, n_components),
-                        shape=(rows, n_features), dtype=np.float64)
+        da.from_delayed(
+            dask.delayed(block)(i, rows, n_features, n_components),
+            shape=(rows, n_features),
+            dtype=np.float64,
+        )
         for i, rows in enumerate(sizes)
     ]
     X_dask = da.concatenate(parts)
     init = start(n_features, n_components)
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         X_dask = client.persist(X_dask)
         GaussianMixture(n_components, max_iter=1, **init).fit(X_dask[:10_000])
 
@@ -98,11 +107,15 @@ def main(argv=None):
         return time.perf_counter() - begin
 
     local_time = per_iteration(fit_local, args.iterations, args.repeats)
-    print(f"N={n_rows:.0e}, D={n_features}, K={n_components}, full, float64, "
-          f"{len(sizes)} blocks of {args.block_rows} rows; LocalCluster(2 workers x "
-          "1 thread) vs in-process (2 numba threads)")
-    print(f"| per EM iteration | in-process {local_time:.3f} s | Dask "
-          f"{dask_time:.3f} s | Dask / in-process = {dask_time / local_time:.2f} |")
+    print(
+        f"N={n_rows:.0e}, D={n_features}, K={n_components}, full, float64, "
+        f"{len(sizes)} blocks of {args.block_rows} rows; LocalCluster(2 workers x "
+        "1 thread) vs in-process (2 numba threads)"
+    )
+    print(
+        f"| per EM iteration | in-process {local_time:.3f} s | Dask "
+        f"{dask_time:.3f} s | Dask / in-process = {dask_time / local_time:.2f} |"
+    )
 
 
 if __name__ == "__main__":

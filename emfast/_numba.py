@@ -114,7 +114,6 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-
 class _ByName:
     """A module-level kernel that pickles as its import path (see :func:`by_name`)."""
 

@@ -7,11 +7,15 @@ from pathlib import Path
 def parse_args(description):
     """``--out DIR`` (default: examples/figures) and ``--quick`` (small sizes)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent / "figures",
-                        help="directory for the PNG files")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes (for the test suite)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "figures",
+        help="directory for the PNG files",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (for the test suite)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     return args

@@ -57,8 +57,15 @@ def sample(theta, n_samples, rng):  # for model.sample
     return rng.vonmises(theta[0], theta[1], size=(n_samples, 1))
 
 
-VON_MISES = ComponentFamily(log_density, statistics, m_step, n_statistics=2,
-                            n_parameters=2, sample=sample, name="von Mises")
+VON_MISES = ComponentFamily(
+    log_density,
+    statistics,
+    m_step,
+    n_statistics=2,
+    n_parameters=2,
+    sample=sample,
+    name="von Mises",
+)
 
 
 def component_densities(model, grid):
@@ -75,28 +82,46 @@ def main():
     angles = rng.vonmises(TRUE_MEANS[labels], TRUE_KAPPAS[labels])[:, np.newaxis]
 
     result = select_n_components(
-        angles, range(1, 6), estimator=CustomMixture(VON_MISES, random_state=0),
-        tol=1e-6, max_iter=1000, n_init=1 if args.quick else 3)
+        angles,
+        range(1, 6),
+        estimator=CustomMixture(VON_MISES, random_state=0),
+        tol=1e-6,
+        max_iter=1000,
+        n_init=1 if args.quick else 3,
+    )
     print(result.table_)
     model = result.best_estimator_
     order = np.argsort(model.params_[:, 0])
-    print(f"K = {result.n_components_}: weights {model.weights_[order].round(3)}, "
-          f"means {model.params_[order, 0].round(3)}, kappas "
-          f"{model.params_[order, 1].round(2)} (true {TRUE_WEIGHTS}, {TRUE_MEANS}, "
-          f"{TRUE_KAPPAS})")
+    print(
+        f"K = {result.n_components_}: weights {model.weights_[order].round(3)}, "
+        f"means {model.params_[order, 0].round(3)}, kappas "
+        f"{model.params_[order, 1].round(2)} (true {TRUE_WEIGHTS}, {TRUE_MEANS}, "
+        f"{TRUE_KAPPAS})"
+    )
 
     figure = plt.figure(figsize=(12, 6))
     rose = figure.add_subplot(1, 2, 1, projection="polar")
     bins = np.linspace(-np.pi, np.pi, 73)
     counts, _ = np.histogram(angles[:, 0], bins=bins, density=True)
-    rose.bar(bins[:-1], counts, width=np.diff(bins), align="edge", color="lightgrey",
-             edgecolor="white", label=f"{n_samples} directions")
+    rose.bar(
+        bins[:-1],
+        counts,
+        width=np.diff(bins),
+        align="edge",
+        color="lightgrey",
+        edgecolor="white",
+        label=f"{n_samples} directions",
+    )
     grid = np.linspace(-np.pi, np.pi, 721)
     parts = component_densities(model, grid)
     for k in order:
-        rose.plot(grid, parts[:, k], linewidth=1.5,
-                  label=f"mu {model.params_[k, 0]:+.2f}, kappa "
-                        f"{model.params_[k, 1]:.1f}, weight {model.weights_[k]:.2f}")
+        rose.plot(
+            grid,
+            parts[:, k],
+            linewidth=1.5,
+            label=f"mu {model.params_[k, 0]:+.2f}, kappa "
+            f"{model.params_[k, 1]:.1f}, weight {model.weights_[k]:.2f}",
+        )
     rose.plot(grid, parts.sum(axis=1), "k--", linewidth=1.5, label="mixture")
     rose.set_rlabel_position(112)  # between the components
     rose.set_title("Directions and the fitted von Mises mixture", pad=18)

@@ -107,16 +107,20 @@ def main():
 
     results, shown = {}, None
     print(f"{n_samples} rows, 5 features, 3 components; held-out: {n_samples} rows")
-    print(f"{'missing':>8} {'method':>13} {'means RMSE':>11} {'impute RMSE':>12} "
-          f"{'held-out log-lik':>17}")
+    print(
+        f"{'missing':>8} {'method':>13} {'means RMSE':>11} {'impute RMSE':>12} "
+        f"{'held-out log-lik':>17}"
+    )
     for fraction in FRACTIONS:
         metrics, *rows = compare(rng, X, X_test, fraction, n_init)
         results[fraction] = metrics
         if fraction == SHOWN:
             shown = rows
         for method, (mean_err, impute_err, log_lik) in metrics.items():
-            print(f"{fraction:>8.0%} {method:>13} {mean_err:>11.3f} "
-                  f"{impute_err:>12.3f} {log_lik:>17.3f}")
+            print(
+                f"{fraction:>8.0%} {method:>13} {mean_err:>11.3f} "
+                f"{impute_err:>12.3f} {log_lik:>17.3f}"
+            )
 
     figure = plt.figure(figsize=(13, 8))
     grid = figure.add_gridspec(2, 3, hspace=0.35, wspace=0.28)
@@ -124,8 +128,11 @@ def main():
     one_hidden = np.isnan(X_nan[:, :2]).sum(axis=1) == 1  # exactly one of the pair
     colours = np.array(["tab:blue", "tab:orange", "tab:green"])[labels]
     for column, (title, rows) in enumerate(
-        [("truth", X), ("column means filled in", X_filled),
-         ("imputed by the fitted mixture", X_model)]
+        [
+            ("truth", X),
+            ("column means filled in", X_filled),
+            ("imputed by the fitted mixture", X_model),
+        ]
     ):
         ax = figure.add_subplot(grid[0, column])
         ax.scatter(*X[~one_hidden, :2].T, s=3, c="0.8", lw=0)
@@ -135,8 +142,11 @@ def main():
         ax.set_ylabel("feature 1")
         ax.set_xlim(X[:, 0].min() - 1, X[:, 0].max() + 1)
         ax.set_ylim(X[:, 1].min() - 1, X[:, 1].max() + 1)
-    panels = ["RMSE of the fitted means", "RMSE of the imputed entries",
-              "mean log-likelihood, held-out rows"]
+    panels = [
+        "RMSE of the fitted means",
+        "RMSE of the imputed entries",
+        "mean log-likelihood, held-out rows",
+    ]
     for column, label in enumerate(panels):
         ax = figure.add_subplot(grid[1, column])
         for method, style in [("impute first", "s--"), ("marginalise", "o-")]:
@@ -145,9 +155,11 @@ def main():
         ax.set_xlabel("entries missing (%)")
         ax.set_title(label, fontsize=10)
         ax.legend(fontsize=9)
-    figure.suptitle("Rows with a hidden coordinate (coloured by component; grey: "
-                    "rows with both shown features observed or both hidden)",
-                    fontsize=11)
+    figure.suptitle(
+        "Rows with a hidden coordinate (coloured by component; grey: "
+        "rows with both shown features observed or both hidden)",
+        fontsize=11,
+    )
     save(figure, args.out, "missing_values")
 
 

@@ -32,19 +32,33 @@ def main():
     pm = PoissonMixture(2, random_state=0).fit(counts)
     order = np.argsort(pm.rates_[:, 0])
     weights, rates = pm.weights_[order], pm.rates_[order, 0]
-    print(f"fitted weights {weights.round(3)}, rates {rates.round(2)} "
-          f"(true {TRUE_WEIGHTS}, {TRUE_RATES}); {pm.n_iter_} EM iterations")
+    print(
+        f"fitted weights {weights.round(3)}, rates {rates.round(2)} "
+        f"(true {TRUE_WEIGHTS}, {TRUE_RATES}); {pm.n_iter_} EM iterations"
+    )
 
     values = np.arange(counts.max() + 2)
     figure, ax = plt.subplots(figsize=(8, 4.5))
-    ax.hist(counts[:, 0], bins=np.arange(values[-1] + 1) - 0.5, density=True,
-            color="lightgrey", edgecolor="white", label=f"{n_samples} counts")
+    ax.hist(
+        counts[:, 0],
+        bins=np.arange(values[-1] + 1) - 0.5,
+        density=True,
+        color="lightgrey",
+        edgecolor="white",
+        label=f"{n_samples} counts",
+    )
     total = np.zeros(values.shape)
     for k, colour in zip(range(2), ("tab:blue", "tab:orange")):
         pmf = weights[k] * poisson.pmf(values, rates[k])
         total += pmf
-        ax.plot(values, pmf, "o-", color=colour, markersize=4,
-                label=f"component {k}: weight {weights[k]:.2f}, rate {rates[k]:.2f}")
+        ax.plot(
+            values,
+            pmf,
+            "o-",
+            color=colour,
+            markersize=4,
+            label=f"component {k}: weight {weights[k]:.2f}, rate {rates[k]:.2f}",
+        )
     ax.plot(values, total, "k--", linewidth=1.5, label="mixture")
     ax.set_xlabel("count")
     ax.set_ylabel("probability")

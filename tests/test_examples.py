@@ -18,7 +18,11 @@ def test_example_writes_its_figures(script, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     result = subprocess.run(
         [sys.executable, str(script), "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, cwd=EXAMPLES, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=EXAMPLES,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     written = sorted(tmp_path.glob("*.png"))
