@@ -9,6 +9,7 @@ its docstring and its :class:`~emfast.mixture._engine.family.Family`.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Self
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 
 from emfast._numba import serial_blas
-from emfast._sklearn import _fit_context
+from emfast._sklearn import Interval, StrOptions, _fit_context
 from emfast._typing import ArrayLike, TrainingData
 from emfast._validation import check_n_samples, restore_on_error
 from emfast.mixture._engine import em
@@ -24,6 +25,20 @@ from emfast.mixture._engine.inference import MixtureInference, training_labels
 from emfast.mixture._engine.stream import DEFAULT_DECAY, check_decay, step_size
 from emfast.mixture._engine.weights import check_weight_range
 from emfast.rows import training_rows
+
+# The constructor parameters the engine reads, as scikit-learn validates them;
+# each estimator's _parameter_constraints is these plus its own.
+ENGINE_CONSTRAINTS = {
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0.0, None, closed="left")],
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+    "n_init": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+}
+INIT_OPTIONS = StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
 
 # what partial_fit keeps between calls; a full fit ends the stream
 _STREAM_STATE = ("_stream_stats", "_stream_steps", "_stream_weight")

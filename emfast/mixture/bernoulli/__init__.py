@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
-from emfast._sklearn import Interval, StrOptions
 from emfast._typing import InitParams, RandomStateLike
-from emfast.mixture._engine.estimator import MixtureEstimator
+from emfast.mixture._engine.estimator import (
+    ENGINE_CONSTRAINTS,
+    INIT_OPTIONS,
+    MixtureEstimator,
+)
 from emfast.mixture.bernoulli._family import BernoulliFamily
 
 
@@ -120,17 +121,8 @@ class BernoulliMixture(MixtureEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [
-            StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
-        ],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        **ENGINE_CONSTRAINTS,
+        "init_params": [INIT_OPTIONS],
     }
 
     def __init__(

@@ -7,7 +7,7 @@ from typing import Literal
 
 from emfast._sklearn import Interval, StrOptions
 from emfast._typing import ArrayLike, RandomStateLike
-from emfast.mixture._engine.estimator import MixtureEstimator
+from emfast.mixture._engine.estimator import ENGINE_CONSTRAINTS, MixtureEstimator
 from emfast.mixture.categorical._family import CategoricalFamily
 
 
@@ -150,19 +150,12 @@ default='random_from_data'
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **ENGINE_CONSTRAINTS,
         "n_levels": [None, Interval(Integral, 1, None, closed="left"), "array-like"],
         "smoothing": [Interval(Real, 0.0, None, closed="neither")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
         "init_params": [
             StrOptions({"random", "random_from_data", "random_probabilities"})
         ],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
-from emfast._sklearn import Interval, StrOptions
 from emfast._typing import InitParams, RandomStateLike
-from emfast.mixture._engine.estimator import MixtureEstimator
+from emfast.mixture._engine.estimator import (
+    ENGINE_CONSTRAINTS,
+    INIT_OPTIONS,
+    MixtureEstimator,
+)
 from emfast.mixture.custom._component import ComponentFamily
 from emfast.mixture.custom._family import CustomFamily
 
@@ -127,18 +128,9 @@ class CustomMixture(MixtureEstimator):
     """
 
     _parameter_constraints: dict = {
+        **ENGINE_CONSTRAINTS,
         "family": [ComponentFamily],
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [
-            StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
-        ],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [INIT_OPTIONS],
     }
 
     def __init__(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import Literal
 
 import numpy as np
@@ -10,7 +10,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from emfast._sklearn import Interval, StrOptions
 from emfast._typing import ArrayLike, CovarianceType, InitParams, RandomStateLike
-from emfast.mixture._engine.estimator import MixtureEstimator
+from emfast.mixture._engine.estimator import (
+    ENGINE_CONSTRAINTS,
+    INIT_OPTIONS,
+    MixtureEstimator,
+)
 from emfast.mixture._engine.init import DenseResp
 from emfast.mixture.gaussian import _missing
 from emfast.mixture.gaussian._family import (
@@ -140,18 +144,9 @@ class GaussianMixture(MixtureEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
+        **ENGINE_CONSTRAINTS,
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [
-            StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
-        ],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [INIT_OPTIONS],
         "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
         "weights_init": ["array-like", None],
         "means_init": ["array-like", None],
