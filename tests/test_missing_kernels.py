@@ -20,7 +20,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import emfast
 from emfast import _chunks
-from emfast.mixture.gaussian import _missing
+from emfast.kernels.mixture import gaussian_missing_tile
+from emfast.mixture.gaussian import _missing, _missing_score
 from emfast.mixture.gaussian._pass import gaussian_score, log_weights
 
 from . import reference_missing
@@ -60,10 +61,20 @@ def assert_stats_equal(stats, ref_stats, covariance_type, rtol):
     assert_allclose(stats.s2, s2, rtol=rtol, atol=rtol * np.abs(s2).max())
 
 
+@pytest.fixture(params=["pattern tiles", "rows"])
+def pattern_kernel(request, monkeypatch):
+    """Full and tied passes through the pattern-tile kernel or the row kernel."""
+    if request.param == "rows":
+        monkeypatch.setattr(gaussian_missing_tile, "MAX_FEATURES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_pass_matches_reference(rng, covariance_type, dtype, weighted):
+def test_pass_matches_reference(rng, covariance_type, dtype, weighted, pattern_kernel):
+    if pattern_kernel == "rows" and covariance_type in ("diag", "spherical"):
+        pytest.skip("diagonal covariances have one kernel")
     X, params = problem(rng, covariance_type, dtype)
     weights = sample_weights(rng, len(X), weighted)
     rows = _missing.incomplete_rows(X)
@@ -89,7 +100,7 @@ def test_pass_matches_reference(rng, covariance_type, dtype, weighted):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_score_and_impute_match_reference(rng, covariance_type, dtype):
     X, params = problem(rng, covariance_type, dtype)
-    log_norm, labels, resp = _missing.missing_score(
+    log_norm, labels, resp = _missing_score.missing_score(
         X, params, covariance_type, want_resp=True
     )
     assert log_norm.dtype == dtype and resp.dtype == dtype
@@ -102,11 +113,11 @@ def test_score_and_impute_match_reference(rng, covariance_type, dtype):
     top = np.sort(ref_resp, axis=1)
     confident = top[:, -1] - top[:, -2] > 1e-3
     assert_array_equal(labels[confident], ref_resp.argmax(axis=1)[confident])
-    _, labels_only, no_resp = _missing.missing_score(X, params, covariance_type)
+    _, labels_only, no_resp = _missing_score.missing_score(X, params, covariance_type)
     assert no_resp is None
     assert_array_equal(labels_only, labels)
 
-    imputed = _missing.impute(X, params, covariance_type)
+    imputed = _missing_score.impute(X, params, covariance_type)
     assert imputed.dtype == dtype and not np.isnan(imputed).any()
     observed = ~np.isnan(X)
     assert_array_equal(imputed[observed], X[observed])
@@ -126,7 +137,7 @@ def test_one_component_one_observed_value_and_one_feature(rng, covariance_type):
     )
     assert_stats_equal(stats, expected, covariance_type, 1e-9)
     assert_allclose(
-        _missing.impute(X, params, covariance_type),
+        _missing_score.impute(X, params, covariance_type),
         reference_missing.impute(X, *_ref(params), covariance_type),
         rtol=1e-10,
     )
@@ -140,6 +151,46 @@ def test_one_component_one_observed_value_and_one_feature(rng, covariance_type):
         X1, *_ref(params1), covariance_type, params1.means
     )
     assert_stats_equal(stats, expected, covariance_type, 1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_long_patterns_span_tiles_and_segments(rng, monkeypatch, covariance_type):
+    """A pattern of more rows than a tile, split between segments, and one
+    pattern per block: the pattern-tile kernel against the reference and
+    against the row kernel."""
+    monkeypatch.setattr(_chunks, "CHUNK_ROWS", 256)
+    monkeypatch.setattr(_chunks, "CHUNKS_PER_BLOCK", 4)
+    D = 5
+    params = random_params(rng, 4, D, covariance_type, np.float64)
+    X = sample(rng, params, 1500, covariance_type)
+    X[:900, 2] = np.nan  # 900 rows of one pattern: several tiles and segments
+    X[900:1200:2, 0] = np.nan
+    X[901:1200:2, [1, 4]] = np.nan
+    X[1300:, 3] = np.nan  # a second block
+    weights = sample_weights(rng, len(X))
+    tiled = _missing.kernel_args(params, covariance_type, X.dtype)
+    assert tiled.tile is not None
+    rows = _missing.incomplete_rows(X)
+    stats = _missing.block_stats(X, weights, tiled, rows)
+    expected = reference_missing.centred_statistics(
+        X[rows], *_ref(params), covariance_type, params.means, weights[rows]
+    )
+    assert_stats_equal(stats, expected, covariance_type, 1e-9)
+    by_row = _missing.block_stats(X, weights, tiled._replace(tile=None), rows)
+    for tile_value, row_value in zip(stats, by_row):
+        assert_allclose(tile_value, row_value, rtol=1e-12, atol=1e-12)
+
+
+def test_pattern_tiles_cover_few_features_only():
+    params = random_params(
+        np.random.default_rng(0),
+        2,
+        gaussian_missing_tile.MAX_FEATURES + 1,
+        "full",
+        np.float64,
+    )
+    assert _missing.kernel_args(params, "full", np.float64).tile is None
+    assert _missing.kernel_args(params, "diag", np.float64).tile is None
 
 
 def test_patterns_with_equal_keys_stay_apart(rng):
@@ -157,7 +208,7 @@ def test_patterns_with_equal_keys_stay_apart(rng):
     )
     assert_stats_equal(stats, expected, "full", 1e-9)
     assert_allclose(
-        _missing.impute(X, params, "full"),
+        _missing_score.impute(X, params, "full"),
         reference_missing.impute(X, *_ref(params), "full"),
         rtol=1e-10,
     )
@@ -170,9 +221,9 @@ def test_unusable_rows_raise(rng):
     with pytest.raises(ValueError, match=message):
         _missing.missing_pass(X, None, params, "full")
     with pytest.raises(ValueError, match=message):
-        _missing.missing_score(X, params, "full")
+        _missing_score.missing_score(X, params, "full")
     with pytest.raises(ValueError, match=message):
-        _missing.impute(X, params, "full")
+        _missing_score.impute(X, params, "full")
     with pytest.raises(ValueError, match="no observed value in row 107"):
         _missing.missing_counts(X[:20], first_row=100)
     with pytest.raises(ValueError, match="no observed value in a row"):
@@ -180,7 +231,7 @@ def test_unusable_rows_raise(rng):
     X[7] = 1.0
     X[9, 2] = -np.inf
     with pytest.raises(ValueError, match=r"infinity \(row 9\)"):
-        _missing.impute(X, params, "full")
+        _missing_score.impute(X, params, "full")
 
 
 # tied components are equally far in the limit (as in the complete-data kernels)
@@ -190,10 +241,12 @@ def test_rows_whose_densities_underflow(rng, covariance_type):
     X, params = problem(rng, covariance_type, np.float64, n_samples=40)
     X[5] = [1e200, np.nan, -2e200, 1e200]
     X[6] = [np.nan, 3e200, np.nan, np.nan]
-    log_norm, labels, resp = _missing.missing_score(X, params, covariance_type, True)
+    log_norm, labels, resp = _missing_score.missing_score(
+        X, params, covariance_type, True
+    )
     assert np.all(log_norm[5:7] == -np.inf) and np.isfinite(log_norm[7:]).all()
     covs = reference_missing.full_covariances(params.covariances, covariance_type, 3, 4)
-    imputed = _missing.impute(X, params, covariance_type)
+    imputed = _missing_score.impute(X, params, covariance_type)
     for i in (5, 6):
         o = ~np.isnan(X[i])
         scaled = X[i, o] / 1e200
@@ -223,11 +276,11 @@ def test_no_nan_gives_the_complete_data_results(rng, covariance_type):
         params.precisions_cholesky,
     )
     for got, expected in zip(
-        _missing.missing_score(X, params, covariance_type, want_resp=True),
+        _missing_score.missing_score(X, params, covariance_type, want_resp=True),
         gaussian_score(X, score_params, covariance_type, want_resp=True),
     ):
         assert_array_equal(got, expected)
-    assert_array_equal(_missing.impute(X, params, covariance_type), X)
+    assert_array_equal(_missing_score.impute(X, params, covariance_type), X)
     # the missing-value kernels agree on complete rows to rounding
     every_row = _missing.missing_pass(
         X, None, params, covariance_type, rows=np.arange(len(X))
@@ -240,7 +293,11 @@ def test_no_nan_gives_the_complete_data_results(rng, covariance_type):
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 threads")
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_results_do_not_depend_on_the_thread_count(rng, covariance_type):
+def test_results_do_not_depend_on_the_thread_count(
+    rng, covariance_type, pattern_kernel
+):
+    if pattern_kernel == "rows" and covariance_type in ("diag", "spherical"):
+        pytest.skip("diagonal covariances have one kernel")
     X, params = problem(rng, covariance_type, np.float32, n_samples=300)
     weights = sample_weights(rng, len(X))
     results = []
@@ -249,8 +306,8 @@ def test_results_do_not_depend_on_the_thread_count(rng, covariance_type):
             results.append(
                 (
                     *_missing.missing_pass(X, weights, params, covariance_type),
-                    *_missing.missing_score(X, params, covariance_type, True),
-                    _missing.impute(X, params, covariance_type),
+                    *_missing_score.missing_score(X, params, covariance_type, True),
+                    _missing_score.impute(X, params, covariance_type),
                 )
             )
     for one, two in zip(*results):

@@ -16,7 +16,7 @@ from emfast.mixture._engine.estimator import (
     MixtureEstimator,
 )
 from emfast.mixture._engine.init import DenseResp
-from emfast.mixture.gaussian import _missing
+from emfast.mixture.gaussian import _missing, _missing_score
 from emfast.mixture.gaussian._family import (
     FITTED,
     GaussianFamily,
@@ -238,7 +238,7 @@ class GaussianMixture(MixtureEstimator):
         )
         params = GaussianParams(*(getattr(self, name) for name in FITTED[:4]))
         return rows.map_rows(
-            _missing.impute,
+            _missing_score.impute,
             params,
             self.covariance_type,
             n_columns=self.n_features_in_,

@@ -88,7 +88,7 @@ def _upper_triangle(n_features, by_columns):
     return rows, cols
 
 
-def _upper_by_columns(matrices):
+def upper_by_columns(matrices):
     """``U[0, j], ..., U[j, j]`` for j = 0, 1, ... of each (D, D) matrix."""
     rows, cols = _upper_triangle(matrices.shape[-1], True)
     return matrices[..., rows, cols]
@@ -159,7 +159,7 @@ def plan(log_weights, means, precisions_chol, covariance_type, dtype, shift):
 
     size = (0,) * D  # its length selects the tile kernels' compiled code
     if kind == "full_tile":
-        params = np.concatenate([means, _upper_by_columns(chol)], axis=1)
+        params = np.concatenate([means, upper_by_columns(chol)], axis=1)
         args = (size, cast(const), cast(params))
         return KernelPlan(
             kind,
@@ -194,7 +194,7 @@ def plan(log_weights, means, precisions_chol, covariance_type, dtype, shift):
             score_args = (
                 size,
                 cast(shift),
-                cast(_upper_by_columns(chol)),
+                cast(upper_by_columns(chol)),
                 cast(const),
                 cast(offsets),
             )

@@ -3,8 +3,10 @@
 Incomplete-data EM (Ghahramani and Jordan, 1994) needs, for each row with NaN,
 the density of its observed coordinates and the expected sufficient statistics
 given them. The kernels (:mod:`~emfast.kernels.mixture.gaussian_missing` for
-full and tied covariances, :mod:`~emfast.kernels.mixture.gaussian_missing_diag`
-for diagonal and spherical ones) do that for a *listed subset* of the rows of a
+full and tied covariances, :mod:`~emfast.kernels.mixture.gaussian_missing_tile`
+for their passes over few features,
+:mod:`~emfast.kernels.mixture.gaussian_missing_diag` for diagonal and spherical
+ones) do that for a *listed subset* of the rows of a
 block; complete rows are left to the complete-data kernels, so that data
 without NaN follow the complete-data path bit for bit.
 
@@ -19,7 +21,8 @@ This module is the layer between those kernels and the rows of a pass:
   :class:`~emfast.mixture.gaussian._pass.GaussianStats`, which the M-step
   (:func:`~emfast.mixture.gaussian._update.estimate_gaussian_parameters`)
   takes as they are;
-- :func:`missing_score` and :func:`impute` route complete rows themselves.
+- :mod:`~emfast.mixture.gaussian._missing_score` scores and imputes rows with
+  the same kernels.
 
 Statistics are centred on the means rounded to the data dtype, as in
 :func:`~emfast.mixture.gaussian._pass.gaussian_pass`, so both parts share
@@ -32,12 +35,15 @@ from typing import NamedTuple
 import numpy as np
 
 from emfast import _chunks
-from emfast._numba import serial_blas
-from emfast.kernels.mixture import gaussian_missing, gaussian_missing_diag
+from emfast.kernels.mixture import (
+    gaussian_missing,
+    gaussian_missing_diag,
+    gaussian_missing_tile,
+)
+from emfast.mixture.gaussian._kernels import upper_by_columns
 from emfast.mixture.gaussian._pass import (
     GaussianStats,
     as_dtype_values,
-    gaussian_score,
     log_weights,
 )
 from emfast.rows import symmetrise_upper
@@ -52,11 +58,15 @@ class MissingArgs(NamedTuple):
     :mod:`~emfast.kernels.mixture.gaussian_missing` (full, tied) or
     :mod:`~emfast.kernels.mixture.gaussian_missing_diag` (diag, spherical); ``centers``
     are the means the statistics are centred on (rounded to the data dtype).
+    ``tile`` is ``(size, params)`` for the pattern-tile kernel
+    (:mod:`~emfast.kernels.mixture.gaussian_missing_tile`: full and tied
+    covariances with at most its ``MAX_FEATURES`` features), else None.
     """
 
     covariance_type: str
     centers: np.ndarray
     model: tuple
+    tile: tuple = None
 
     @property
     def kernels(self):
@@ -110,6 +120,12 @@ def kernel_args(params, covariance_type, dtype):
             np.ascontiguousarray(precision.transpose(1, 2, 0)),
             log_det_chol,
         )
+        n_features = means.shape[1]
+        if n_features <= gaussian_missing_tile.MAX_FEATURES:
+            factors = np.broadcast_to(chol, (n_components, n_features, n_features))
+            params = np.concatenate([centers, upper_by_columns(factors)], axis=1)
+            tile = ((0,) * n_features, np.ascontiguousarray(params))
+            return MissingArgs(covariance_type, centers, model, tile)
     else:
         if covariance_type == "spherical":
             chol = np.broadcast_to(chol[:, None], means.shape)
@@ -164,30 +180,41 @@ def incomplete_rows(X, first_row=0):
     return np.flatnonzero(missing_counts(X, first_row)).astype(np.int64)
 
 
-# The missing-value kernels group a chunk's rows by pattern and factorise once
-# per pattern and component: in chunks of 8 x CHUNK_ROWS rows a pattern serves
-# more rows. At N = 1e6, D = 8, K = 16, 20 % missing, 2 threads on an Intel
-# Xeon with AVX-512, a pass took 0.50 s with chunks of 1 x CHUNK_ROWS, 0.40 s
-# with 4, 0.37 s with 8, 0.38 s with 16 and 0.64 s with 32. The chunks stay
-# inside the blocks of CHUNKS_PER_BLOCK chunks, and their bounds depend on the
-# row index alone, so the sums do not depend on the thread count.
+# The row kernels group a chunk's rows by pattern and factorise once per
+# pattern and component: in chunks of 8 x CHUNK_ROWS rows a pattern serves more
+# rows. At N = 1e6, D = 8, K = 16, 20 % missing, 2 threads on an Intel Xeon with
+# AVX-512, a pass took 0.50 s with chunks of 1 x CHUNK_ROWS, 0.40 s with 4,
+# 0.37 s with 8, 0.38 s with 16 and 0.64 s with 32. The pattern-tile kernel
+# sorts whole blocks (PATTERN_CHUNKS = CHUNKS_PER_BLOCK) and splits the sorted
+# rows into segments of SEGMENT_CHUNKS x CHUNK_ROWS for the threads. Chunks stay
+# inside the blocks of CHUNKS_PER_BLOCK chunks, and all bounds depend on the
+# row index and the data alone, so the sums do not depend on the thread count.
 PATTERN_CHUNKS = 8
+SEGMENT_CHUNKS = 2
 
 
-def pattern_chunk_rows():
+def pattern_chunk_rows(tile=False):
     """Rows per chunk of the missing-value kernels (a multiple of CHUNK_ROWS)."""
-    return _chunks.CHUNK_ROWS * max(1, min(PATTERN_CHUNKS, _chunks.CHUNKS_PER_BLOCK))
+    per_block = _chunks.CHUNKS_PER_BLOCK
+    return _chunks.CHUNK_ROWS * (per_block if tile else min(PATTERN_CHUNKS, per_block))
 
 
-def n_pattern_chunks(n_rows):
+def n_pattern_chunks(n_rows, tile=False):
     """Number of missing-value chunks that cover ``n_rows`` rows."""
-    return -(-n_rows // pattern_chunk_rows())
+    return -(-n_rows // pattern_chunk_rows(tile))
 
 
-def chunk_bounds(rows, n_rows):
+def chunk_bounds(rows, n_rows, tile=False):
     """``bounds[c]:bounds[c + 1]``: the positions in ``rows`` of chunk ``c``."""
-    edges = np.arange(n_pattern_chunks(n_rows) + 1) * pattern_chunk_rows()
+    edges = np.arange(n_pattern_chunks(n_rows, tile) + 1) * pattern_chunk_rows(tile)
     return np.searchsorted(rows, edges).astype(np.int64)
+
+
+def segment_bounds(bounds):
+    """Segments of at most SEGMENT_CHUNKS x CHUNK_ROWS positions inside each chunk."""
+    size = SEGMENT_CHUNKS * _chunks.CHUNK_ROWS
+    starts = [np.arange(lo, hi, size) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return np.append(np.concatenate(starts), bounds[-1]).astype(np.int64)
 
 
 def block_stats(X_block, w_block, args, rows):
@@ -210,24 +237,37 @@ def block_stats(X_block, w_block, args, rows):
     n_rows, n_features = X_block.shape
     n_components = args.centers.shape[0]
     D, K = n_features, n_components
-    n_chunks = n_pattern_chunks(n_rows)
+    tile = args.tile is not None
+    bounds = chunk_bounds(rows, n_rows, tile)
+    if tile:
+        segments = segment_bounds(bounds)
+        n_chunks = len(segments) - 1
+    else:
+        n_chunks = len(bounds) - 1
     s2_shape = (D, D, K) if args.covariance_type in ("full", "tied") else (D, K)
     ll = np.empty(n_chunks)
     nk = np.empty((n_chunks, K))
     s1 = np.empty((n_chunks, D, K))
     s2 = np.empty((n_chunks, *s2_shape))
     w_block = _NO_WEIGHTS if w_block is None else w_block
-    args.kernels.stats(
-        X_block,
-        rows,
-        chunk_bounds(rows, n_rows),
-        w_block,
-        args.model,
-        ll,
-        nk,
-        s1,
-        s2,
-    )
+    if tile:
+        size, params = args.tile
+        gaussian_missing_tile.stats(
+            X_block,
+            rows,
+            bounds,
+            segments,
+            w_block,
+            size,
+            params,
+            args.model,
+            ll,
+            nk,
+            s1,
+            s2,
+        )
+    else:
+        args.kernels.stats(X_block, rows, bounds, w_block, args.model, ll, nk, s1, s2)
     s2 = s2.sum(axis=0)
     if len(s2_shape) == 3:
         s2 = symmetrise_upper(s2.transpose(2, 0, 1))
@@ -298,144 +338,3 @@ def merge_with_complete(complete, missing, covariance_type, complete_scatter=Non
     else:
         merged.s2 = complete.s2 + missing.s2
     return merged
-
-
-def missing_score(X, params, covariance_type, want_resp=False):
-    """Per-row ``log p(x_o)``, most probable component and optional posteriors.
-
-    Complete rows go through
-    :func:`~emfast.mixture.gaussian._pass.gaussian_score` (so data without NaN
-    give its results exactly), rows with NaN through the missing-value kernels.
-
-    Returns
-    -------
-    log_norm : ndarray (n_samples,) of X.dtype
-    labels : ndarray (n_samples,) of intp
-    resp : ndarray (n_samples, n_components) of X.dtype, or None
-    """
-    X = np.ascontiguousarray(X)
-    rows = incomplete_rows(X)
-    score_params = (
-        log_weights(params.weights),
-        params.means,
-        params.precisions_cholesky,
-    )
-    if rows.size == 0:
-        return gaussian_score(X, score_params, covariance_type, want_resp)
-    n_samples = X.shape[0]
-    n_components = len(params.weights)
-    log_norm = np.empty(n_samples, dtype=X.dtype)
-    labels = np.empty(n_samples, dtype=np.intp)
-    resp = np.empty((n_samples, n_components), dtype=X.dtype) if want_resp else None
-    complete = np.ones(n_samples, dtype=bool)
-    complete[rows] = False
-    if complete.any():
-        part = gaussian_score(X[complete], score_params, covariance_type, want_resp)
-        log_norm[complete], labels[complete] = part[0], part[1]
-        if want_resp:
-            resp[complete] = part[2]
-
-    args = kernel_args(params, covariance_type, X.dtype)
-    part_log_norm = np.empty(rows.size, dtype=X.dtype)
-    part_labels = np.empty(rows.size, dtype=np.intp)
-    part_resp = np.empty((rows.size if want_resp else 0, n_components), dtype=X.dtype)
-    args.kernels.score(
-        X,
-        rows,
-        chunk_bounds(rows, n_samples),
-        args.model,
-        part_log_norm,
-        part_labels,
-        part_resp,
-    )
-    far = np.flatnonzero(part_log_norm == -np.inf)
-    if far.size:
-        far_resp, _ = far_row_terms(X[rows[far]], params, covariance_type)
-        part_labels[far] = far_resp.argmax(axis=1)
-        if want_resp:
-            part_resp[far] = far_resp
-    log_norm[rows], labels[rows] = part_log_norm, part_labels
-    if want_resp:
-        resp[rows] = part_resp
-    return log_norm, labels, resp
-
-
-def score_rows(X, params, covariance_type, want_resp=False, want_log_norm=True):
-    """:func:`missing_score` as a family's ``score_block`` (BLAS on one thread).
-
-    ``params`` is a ``GaussianParams`` in the model's dtype (the covariances
-    serve rows whose densities all underflow). The log-densities are always
-    computed (``want_log_norm`` is accepted for the engine's signature).
-    """
-    with serial_blas():
-        return missing_score(X, params, covariance_type, want_resp)
-
-
-def impute(X, params, covariance_type):
-    """``X`` with each NaN replaced by its conditional expectation under the mixture.
-
-    The value is ``sum_k p(k | x_o) E[x_m | x_o, k]``. Returns a new array of
-    ``X``'s dtype; complete rows are copied unchanged.
-    """
-    X = np.ascontiguousarray(X)
-    rows = incomplete_rows(X)
-    out = X.copy()
-    if rows.size == 0:
-        return out
-    args = kernel_args(params, covariance_type, X.dtype)
-    log_norm = np.empty(rows.size)
-    args.kernels.impute(
-        X, rows, chunk_bounds(rows, X.shape[0]), args.model, out, log_norm
-    )
-    far = np.flatnonzero(log_norm == -np.inf)
-    if far.size:
-        far_rows = X[rows[far]]
-        far_resp, cond_means = far_row_terms(far_rows, params, covariance_type)
-        values = np.einsum("rk,rkd->rd", far_resp, cond_means)
-        missing = np.isnan(far_rows)
-        out[rows[far]] = np.where(missing, values, far_rows)
-    return out
-
-
-def far_row_terms(X_far, params, covariance_type):
-    """Posteriors and conditional means of rows whose densities all underflow.
-
-    Their posterior has a limit: all mass on the components with the smallest
-    Mahalanobis distance of the observed coordinates (weights and determinants
-    are finite next to it). Distances are compared after dividing the offsets by
-    their largest entry, so they do not overflow. Plain numpy, row by row: such
-    rows are rare.
-
-    Returns
-    -------
-    resp : ndarray (n_rows, n_components)
-    cond_means : ndarray (n_rows, n_components, n_features)
-        ``E[x | x_o, k]`` (observed coordinates as given).
-    """
-    means = np.asarray(params.means, dtype=np.float64)
-    n_components, n_features = means.shape
-    covs = np.asarray(params.covariances, dtype=np.float64)
-    if covariance_type == "tied":
-        covs = np.broadcast_to(covs, (n_components, n_features, n_features))
-    elif covariance_type == "diag":
-        covs = np.array([np.diag(c) for c in covs])
-    elif covariance_type == "spherical":
-        covs = covs[:, None, None] * np.eye(n_features)
-    X_far = np.asarray(X_far, dtype=np.float64)
-    resp = np.zeros((len(X_far), n_components))
-    cond_means = np.empty((len(X_far), n_components, n_features))
-    for r, x in enumerate(X_far):
-        o = ~np.isnan(x)
-        diff = x[o] - means[:, o]  # (n_components, n_observed)
-        scaled = diff / np.abs(diff).max()
-        distances = np.empty(n_components)
-        for k in range(n_components):
-            cov_oo = covs[k][np.ix_(o, o)]
-            distances[k] = scaled[k] @ np.linalg.solve(cov_oo, scaled[k])
-            cond_means[r, k] = x
-            cond_means[r, k, ~o] = means[k, ~o] + covs[k][np.ix_(~o, o)] @ (
-                np.linalg.solve(cov_oo, diff[k])
-            )
-        nearest = distances == distances.min()
-        resp[r] = nearest / nearest.sum()
-    return resp, cond_means

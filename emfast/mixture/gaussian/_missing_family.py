@@ -30,13 +30,14 @@ from emfast.mixture.gaussian._family import (
     GaussianFamily,
     GaussianParams,
 )
-from emfast.mixture.gaussian._missing import check_observed, score_rows
+from emfast.mixture.gaussian._missing import check_observed
 from emfast.mixture.gaussian._missing_rows import (
     CompleteRows,
     FilledRows,
     marginal_statistics,
     observed_summary,
 )
+from emfast.mixture.gaussian._missing_score import score_rows
 
 
 @dataclasses.dataclass(frozen=True)
