@@ -25,6 +25,7 @@ weighted mean, the centred scatter) is built on ``reduce`` here.
 import numpy as np
 
 from emfast import _chunks
+from emfast._numba import for_rows
 from emfast.kernels.mixture import moments
 
 NO_WEIGHTS = np.empty(0)
@@ -255,7 +256,7 @@ def _weighted_row_sum(X_block, w_block):
 def _scatter_block(X_block, w_block, mean):
     n_features = X_block.shape[1]
     return chunk_sums(
-        lambda weight_sums, out: moments.scatter(
+        lambda weight_sums, out: for_rows(moments.scatter, X_block.shape[0])(
             X_block, w_block, mean, _chunks.CHUNK_ROWS, weight_sums, out
         ),
         X_block.shape[0],
@@ -265,7 +266,7 @@ def _scatter_block(X_block, w_block, mean):
 
 def _squares_block(X_block, w_block, mean):
     return chunk_sums(
-        lambda weight_sums, out: moments.squares(
+        lambda weight_sums, out: for_rows(moments.squares, X_block.shape[0])(
             X_block, w_block, mean, _chunks.CHUNK_ROWS, weight_sums, out
         ),
         X_block.shape[0],

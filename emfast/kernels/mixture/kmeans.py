@@ -28,11 +28,22 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _UNIT = 2.0**-53
+_NO_TIES = np.empty(0, dtype=np.int64)
 
 
 @jit(parallel=True)
 def assign(
-    X, sample_weight, centers_t, chunk_rows, labels, sq_dist, counts, sums, inertia
+    X,
+    sample_weight,
+    centers_t,
+    chunk_rows,
+    labels,
+    sq_dist,
+    counts,
+    sums,
+    inertia,
+    tie_margin=0.0,
+    near_ties=_NO_TIES,
 ):
     """Nearest centre of every row, with per-chunk weighted statistics.
 
@@ -55,6 +66,11 @@ def assign(
     inertia : ndarray (n_chunks,) of float64
         ``inertia[c]``: the weighted squared distance of the rows of chunk c
         to their nearest centre.
+    tie_margin : float, default=0.0
+    near_ties : ndarray (n_chunks,) of int64, or empty (the default) to skip
+        ``near_ties[c]``: the rows of chunk c whose second-nearest centre is
+        at most ``tie_margin`` farther than the nearest one (labels that
+        another rounding of the distances could change).
     """
     n_samples, n_features = X.shape
     n_centers = centers_t.shape[1]
@@ -62,6 +78,7 @@ def assign(
     want_labels = labels.shape[0] > 0
     want_dist = sq_dist.shape[0] > 0
     want_sums = sums.shape[1] > 0
+    want_ties = near_ties.shape[0] > 0
     for c in prange(counts.shape[0]):
         x = np.empty(n_features)
         dist = np.empty(n_centers)
@@ -70,6 +87,7 @@ def assign(
         if want_sums:
             sums[c] = 0.0
         total = 0.0
+        ties = 0
         for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
             for l in range(n_features):
                 x[l] = X[i, l]
@@ -83,6 +101,11 @@ def assign(
             for k in range(1, n_centers):
                 if dist[k] < dist[best]:
                     best = k
+            if want_ties:
+                for k in range(n_centers):
+                    if k != best and dist[k] - dist[best] <= tie_margin:
+                        ties += 1
+                        break
             if want_labels:
                 labels[i] = best
             if want_dist:
@@ -95,6 +118,40 @@ def assign(
                 for l in range(n_features):
                     sums_k[l] += weight * x[l]
         inertia[c] = total
+        if want_ties:
+            near_ties[c] = ties
+
+
+@jit(parallel=True)
+def plusplus_trials(
+    X, sample_weight, closest_sq, candidates_t, chunk_rows, trial_sq, pots
+):
+    """One greedy k-means++ step: every candidate seed tried on every row.
+
+    ``trial_sq[t, i] = min(closest_sq[i], |x_i - c_t|^2)`` for the candidates
+    ``candidates_t[:, t]`` (float64, transposed), and ``pots[c, t]`` the
+    weighted sum of ``trial_sq[t]`` over the rows of chunk ``c``. Distances are
+    formed as in :func:`assign`; ``sample_weight`` is empty for unit weights.
+    """
+    n_samples, n_features = X.shape
+    n_trials = candidates_t.shape[1]
+    weighted = sample_weight.shape[0] > 0
+    for c in prange(pots.shape[0]):
+        dist = np.empty(n_trials)
+        pots_c = pots[c]
+        pots_c[:] = 0.0
+        for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
+            dist[:] = 0.0
+            for l in range(n_features):
+                x_l = np.float64(X[i, l])
+                for t in range(n_trials):
+                    diff = x_l - candidates_t[l, t]
+                    dist[t] += diff * diff
+            weight = sample_weight[i] if weighted else 1.0
+            for t in range(n_trials):
+                value = min(closest_sq[i], dist[t])
+                trial_sq[t, i] = value
+                pots_c[t] += weight * value
 
 
 @jit

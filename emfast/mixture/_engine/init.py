@@ -4,13 +4,16 @@ The same ``random_state`` must give the same starting parameters as
 ``sklearn.mixture.GaussianMixture``, so each method makes the same calls on the
 generator in the same order (``KMeans(n_init=1).fit``, ``uniform`` of shape
 (n_samples, n_components), ``choice`` without replacement, ``kmeans_plusplus``).
+On arrays in memory the k-means inits run :mod:`~emfast.mixture._engine.lloyd`,
+scikit-learn's ``KMeans`` and ``kmeans_plusplus`` step for step on emfast's
+kernels.
 
 scikit-learn builds an (n_samples, n_components) matrix of responsibilities; we
 hand them to the statistics kernel one block of rows at a time instead, so the
 initialisation never holds more than a block.
 
-Rows that are not one array (chunk sources, Dask arrays) cannot go through
-scikit-learn's ``KMeans``: there the k-means inits run the scalable k-means of
+Rows that are not one array (chunk sources, Dask arrays, memory maps) are not
+read whole: there the k-means inits run the scalable k-means of
 :mod:`emfast.mixture._engine.kmeans` (k-means|| seeding, Lloyd passes over the
 blocks), reproducible from ``random_state`` but not scikit-learn's draws.
 """
@@ -19,7 +22,7 @@ import numpy as np
 
 from emfast import _chunks
 from emfast.kernels.mixture import kmeans as kmeans_kernels
-from emfast.mixture._engine import kmeans
+from emfast.mixture._engine import kmeans, lloyd
 from emfast.mixture._engine.weights import kernel_weights, weight_scale
 from emfast.rows import LargestKeys, RowAligned, RowArray, RowOffset, maps_a_file
 
@@ -159,11 +162,11 @@ def initial_resp(data, n_components, init_params, random_state):
     Parameters
     ----------
     data : Rows
-        The training rows. The k-means inits run scikit-learn's ``KMeans`` or
-        ``kmeans_plusplus`` on arrays in memory, as scikit-learn does, and the
-        scalable k-means of :mod:`~emfast.mixture._engine.kmeans` on others:
-        chunk sources, Dask arrays and memory maps (``KMeans`` would copy a
-        memory map whole).
+        The training rows. The k-means inits run scikit-learn's ``KMeans`` and
+        ``kmeans_plusplus`` algorithms (:mod:`~emfast.mixture._engine.lloyd`) on
+        arrays in memory, and the scalable k-means of
+        :mod:`~emfast.mixture._engine.kmeans` on others: chunk sources, Dask
+        arrays and memory maps (never read whole).
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : numpy.random.RandomState
@@ -194,16 +197,12 @@ def initial_resp(data, n_components, init_params, random_state):
         )
     if init_params in ("kmeans", "k-means++"):
         X, weights = in_memory
-        if weights is not None:  # k-means casts weights to the data dtype:
-            weights = kernel_weights(weights, weight_scale(data))  # near one
+        if weights is None:
+            weights = np.empty(0)
+        else:  # k-means weighs rows by their weights near one (exact, see there)
+            weights = kernel_weights(weights, weight_scale(data))
     if init_params == "kmeans":
-        from sklearn.cluster import KMeans
-
-        labels = (
-            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-            .fit(X, sample_weight=weights)
-            .labels_
-        )
+        labels = lloyd.kmeans_labels(X, n_components, random_state, weights)
         return AssignedResp(
             np.arange(n_samples), labels, n_samples, n_components, data.dtype
         )
@@ -215,11 +214,8 @@ def initial_resp(data, n_components, init_params, random_state):
         else:
             rows = random_state.choice(n_samples, size=n_components, replace=False)
     elif init_params == "k-means++":
-        from sklearn.cluster import kmeans_plusplus
-
-        _, rows = kmeans_plusplus(
-            X, n_components, random_state=random_state, sample_weight=weights
-        )
+        X = np.ascontiguousarray(X)
+        rows = lloyd.plusplus(X, n_components, random_state, weights)
     else:  # parameter validation rejects anything else first
         raise ValueError(f"Unknown init_params {init_params!r}")
     return AssignedResp(

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from emfast import _chunks
+from emfast._numba import for_rows
 from emfast.kernels.mixture import bernoulli as kernels
 from emfast.mixture._engine.weights import NK_OFFSET, kernel_weights, weight_scale
 from emfast.rows import ArrayRows, chunk_sums
@@ -101,7 +102,9 @@ def _stats_block(X_block, w_block, const, logits_t, scale):
 
     def fill(*out):
         weights = kernel_weights(w_block, scale)
-        kernels.stats(X_block, weights, const, logits_t, _chunks.CHUNK_ROWS, *out)
+        for_rows(kernels.stats, X_block.shape[0])(
+            X_block, weights, const, logits_t, _chunks.CHUNK_ROWS, *out
+        )
 
     shapes = [(), (n_components,), (n_features, n_components)]
     return chunk_sums(fill, X_block.shape[0], shapes)
@@ -118,7 +121,9 @@ def _resp_block(X_block, w_block, resp, n_components):
     resp = np.ascontiguousarray(resp, dtype=X_block.dtype)
 
     def fill(*out):
-        kernels.resp_stats(X_block, resp, w_block, _chunks.CHUNK_ROWS, *out)
+        for_rows(kernels.resp_stats, X_block.shape[0])(
+            X_block, resp, w_block, _chunks.CHUNK_ROWS, *out
+        )
 
     shapes = [(n_components,), (X_block.shape[1], n_components)]
     return chunk_sums(fill, X_block.shape[0], shapes)
@@ -156,7 +161,9 @@ def bernoulli_score(X, params, want_resp=False, want_log_norm=True):
     log_norm = np.empty(n_samples, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
-    kernels.score(X, const, logits_t, _chunks.CHUNK_ROWS, log_norm, labels, resp)
+    for_rows(kernels.score, X.shape[0])(
+        X, const, logits_t, _chunks.CHUNK_ROWS, log_norm, labels, resp
+    )
     return log_norm, labels, (resp if want_resp else None)
 
 

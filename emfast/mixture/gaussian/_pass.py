@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emfast import _chunks
-from emfast._numba import by_name
+from emfast._numba import by_name, for_rows
 from emfast.kernels.mixture import moments
 from emfast.mixture._engine.weights import kernel_weights, weight_scale
 from emfast.mixture.gaussian._covariance import covariance
@@ -143,7 +143,7 @@ def _stats_block(X_block, w_block, stats, stats_args, shapes, with_entropy, scal
     """One block's sums of the statistics kernel ``stats`` (see gaussian_pass)."""
 
     def fill(*out):
-        stats(
+        for_rows(stats, X_block.shape[0])(
             X_block,
             kernel_weights(w_block, scale),
             *stats_args,
@@ -178,7 +178,8 @@ def gaussian_score(X, params, covariance_type, want_resp=False, want_log_norm=Tr
     log_norm = np.empty(n_samples if with_log_norm else 0, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
-    kernels.score(X, *kernels.score_args, _chunks.CHUNK_ROWS, log_norm, labels, resp)
+    score = for_rows(kernels.score, n_samples)
+    score(X, *kernels.score_args, _chunks.CHUNK_ROWS, log_norm, labels, resp)
     # rows whose densities all underflowed: labelled -1 by tile kernels
     overflow = np.flatnonzero(labels < 0 if tiled else log_norm == -np.inf)
     if overflow.size:
@@ -258,7 +259,7 @@ def _resp_block(X_block, w_block, resp, centers_t, mode, shapes):
     """One block's sums of the responsibility-statistics kernel (see resp_pass)."""
 
     def fill(*out):
-        moments.resp_stats(
+        for_rows(moments.resp_stats, X_block.shape[0])(
             X_block, resp, w_block, centers_t, mode, _chunks.CHUNK_ROWS, *out
         )
 

@@ -20,7 +20,17 @@ K x D x D at most.
 import numpy as np
 
 from emfast import _sklearn
+from emfast.kernels.mixture.cholesky import precision_factors
 from emfast.mixture._engine.weights import NK_OFFSET
+
+# beyond this many features LAPACK's factorisation pays for its call overhead
+SMALL_FACTOR_FEATURES = 64
+ILL_DEFINED = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
 
 
 def estimate_gaussian_parameters(
@@ -91,7 +101,7 @@ def precisions_cholesky(covariances, covariance_type, dtype):
             "(the data are too large in magnitude). Scale the input data."
         )
     try:
-        return _sklearn._compute_precision_cholesky(covariances, covariance_type, xp=np)
+        return _factor(covariances, covariance_type)
     except ValueError as error:
         if dtype == np.float32:
             raise ValueError(
@@ -99,3 +109,14 @@ def precisions_cholesky(covariances, covariance_type, dtype):
                 "float64 data instead of float32."
             ) from None
         raise
+
+
+def _factor(covariances, covariance_type):
+    matrix = covariance_type in ("full", "tied")
+    if not matrix or covariances.shape[-1] > SMALL_FACTOR_FEATURES:
+        return _sklearn._compute_precision_cholesky(covariances, covariance_type, xp=np)
+    stack = np.ascontiguousarray(covariances.reshape(-1, *covariances.shape[-2:]))
+    factors = np.empty_like(stack)
+    if precision_factors(stack, factors) >= 0:
+        raise ValueError(ILL_DEFINED)
+    return factors.reshape(covariances.shape)

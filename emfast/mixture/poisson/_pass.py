@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from emfast import _chunks
+from emfast._numba import for_rows
 from emfast.kernels.mixture import poisson as kernels
 from emfast.mixture._engine.weights import (  # noqa: F401  (NK_OFFSET: unit weights')
     NK_OFFSET,
@@ -128,7 +129,9 @@ def _stats_block(X_block, w_block, const, log_rates_t, scale):
 
     def fill(*out):
         weights = kernel_weights(w_block, scale)
-        kernels.stats(X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out)
+        for_rows(kernels.stats, X_block.shape[0])(
+            X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out
+        )
 
     shapes = [(), (n_components,), (n_features, n_components)]
     return chunk_sums(fill, X_block.shape[0], shapes)
@@ -145,7 +148,9 @@ def _resp_block(X_block, w_block, resp, n_components):
     resp = np.ascontiguousarray(resp, dtype=X_block.dtype)
 
     def fill(*out):
-        kernels.resp_stats(X_block, resp, w_block, _chunks.CHUNK_ROWS, *out)
+        for_rows(kernels.resp_stats, X_block.shape[0])(
+            X_block, resp, w_block, _chunks.CHUNK_ROWS, *out
+        )
 
     shapes = [(n_components,), (X_block.shape[1], n_components)]
     return chunk_sums(fill, X_block.shape[0], shapes)
@@ -199,7 +204,7 @@ def count_summary(data):
 
 def _count_block(X_block, w_block, table):
     def fill(*out):
-        kernels.count_summary(
+        for_rows(kernels.count_summary, X_block.shape[0])(
             X_block, w_block, table, MAX_COUNT, _chunks.CHUNK_ROWS, *out
         )
 
@@ -265,7 +270,7 @@ def poisson_score(X, params, want_resp=False, want_log_norm=True):
     log_norm = np.empty(n_samples, dtype=X.dtype)
     labels = np.empty(n_samples, dtype=np.intp)
     resp = np.empty((n_samples if want_resp else 0, n_components), dtype=X.dtype)
-    kernels.score(
+    for_rows(kernels.score, X.shape[0])(
         X,
         const,
         log_rates_t,
