@@ -190,3 +190,27 @@ from emfast import GaussianMixture
 X = np.random.RandomState(0).normal(size=(1000, 4))
 GaussianMixture(3, init_params="random", random_state=0).fit(X).predict(X)
 """
+
+
+class MissingPass:
+    """One pass over rows with 20 % of the entries missing, against the same
+    rows complete (N = 1e5, D = 8, K = 16, full); see benchmarks/missing_pass.py."""
+
+    params = (["complete", "missing"],)
+    param_names = ["rows"]
+    timeout = 300
+
+    def setup(self, rows):
+        from .missing_pass import make_problem as make_missing_problem
+
+        X, X_nan, params = make_missing_problem(100_000, 8, 16, 0.2, np.float64)
+        missing = rows == "missing"
+        estimator = GaussianMixture(16, missing="marginalize" if missing else "error")
+        self.family = estimator._family()
+        self.rows = ArrayRows(X_nan if missing else X)
+        self.params = params
+        self.context = self.family.prepare(self.rows, estimator)
+        self.time_pass(rows)  # compile
+
+    def time_pass(self, rows):
+        self.family.statistics(self.rows, self.params, self.context)
