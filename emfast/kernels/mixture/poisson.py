@@ -1,4 +1,5 @@
-"""Kernels for mixtures of independent Poissons (count data).
+"""Kernels for mixtures of independent Poissons (count data); the fit's pass is
+:mod:`emfast.kernels.mixture.poisson_tile`.
 
 The weighted log-density of a row ``x`` under component k is
 
@@ -53,42 +54,6 @@ def log_prob_row(x, const, log_rates_t, log_prob):
         x_l = x[l]
         for k in range(n_components):
             log_prob[k] += x_l * log_rates_t[l, k]
-
-
-@jit(parallel=True)
-def stats(X, sample_weight, const, log_rates_t, chunk_rows, ll, nk, s1):
-    """E-step fused with the statistics ``nk`` and ``s1`` (one chunk per task).
-
-    ``ll[c]`` is ``sum w log p(x)`` over chunk c *without* the ``log(x!)`` terms.
-    """
-    n_samples, n_features = X.shape
-    n_components = const.shape[0]
-    weighted = sample_weight.shape[0] > 0
-    for c in prange(ll.shape[0]):
-        log_prob = np.empty(n_components, dtype=const.dtype)
-        resp = np.empty(n_components, dtype=const.dtype)
-        nk_c = nk[c]
-        s1_c = s1[c]
-        nk_c[:] = 0.0
-        s1_c[:] = 0.0
-        ll_c = 0.0
-        for i in range(c * chunk_rows, min((c + 1) * chunk_rows, n_samples)):
-            weight = sample_weight[i] if weighted else 1.0
-            if weight == 0.0:
-                continue
-            x = X[i]
-            log_prob_row(x, const, log_rates_t, log_prob)
-            log_norm = posterior_row(log_prob, weight, resp)
-            ll_c += weight * log_norm
-            if log_norm == -np.inf:  # no component can produce this row
-                continue
-            for k in range(n_components):
-                nk_c[k] += resp[k]
-            for l in range(n_features):
-                x_l = x[l]
-                for k in range(n_components):
-                    s1_c[l, k] += resp[k] * x_l
-        ll[c] = ll_c
 
 
 @jit(parallel=True)

@@ -19,6 +19,7 @@ import numpy as np
 from emfast import _chunks
 from emfast._numba import for_rows
 from emfast.kernels.mixture import poisson as kernels
+from emfast.kernels.mixture import poisson_tile as tile_kernels
 from emfast.mixture._engine.weights import (  # noqa: F401  (NK_OFFSET: unit weights')
     NK_OFFSET,
     kernel_weights,
@@ -127,10 +128,12 @@ def poisson_pass(data, params):
 def _stats_block(X_block, w_block, const, log_rates_t, scale):
     n_features, n_components = log_rates_t.shape
 
+    log_rates = np.ascontiguousarray(log_rates_t.T)
+
     def fill(*out):
         weights = kernel_weights(w_block, scale)
-        for_rows(kernels.stats, X_block.shape[0])(
-            X_block, weights, const, log_rates_t, _chunks.CHUNK_ROWS, *out
+        for_rows(tile_kernels.stats, X_block.shape[0])(
+            X_block, weights, const, log_rates, _chunks.CHUNK_ROWS, *out
         )
 
     shapes = [(), (n_components,), (n_features, n_components)]
