@@ -293,7 +293,10 @@ def run(cases, memory_cases, n_iter, repeats):
                     X, n_components, start, n_iter, repeats
                 )
             row.update(onedal=onedal, ratio_onedal=onedal / ours)
-            peer = f" {onedal:.4f} | {onedal / ours:.2f}x |"
+            if onedal == onedal:
+                peer = f" {onedal:.4f} | {onedal / ours:.2f}x |"
+            else:  # no oneDAL storage for this covariance type, or not EM
+                peer = " – | – |"
         rows.append(row)
         print(
             f"| {what} | {n_samples:.0e} | {n_features} | {n_components} | "
