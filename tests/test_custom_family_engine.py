@@ -183,15 +183,21 @@ def test_verbose_prints_the_engines_messages(rng):
 
 # -------------------------------------------------------------- partial_fit
 def test_partial_fit_reaches_the_full_batch_likelihood(rng):
+    """The best of three streams (each starts from its first batch of 500 rows,
+    which can lead to a worse local optimum) comes within 1 % of the batch fit
+    with as many starts."""
     X = von_mises_angles(rng, 20_000)
-    full = CustomMixture(VON_MISES, 3, random_state=0, tol=1e-6).fit(X)
-    online = CustomMixture(VON_MISES, 3, random_state=0)
+    full = CustomMixture(VON_MISES, 3, random_state=0, tol=1e-6, n_init=3).fit(X)
     order = rng.permutation(X.shape[0])
-    for start in range(0, X.shape[0], 500):
-        online.partial_fit(X[order[start : start + 500]])
-    gap = (full.score(X) - online.score(X)) / abs(full.score(X))
+    scores = []
+    for seed in range(3):
+        online = CustomMixture(VON_MISES, 3, random_state=seed)
+        for start in range(0, X.shape[0], 500):
+            online.partial_fit(X[order[start : start + 500]])
+        assert online.n_iter_ == 40
+        scores.append(online.score(X))
+    gap = (full.score(X) - max(scores)) / abs(full.score(X))
     assert gap < 0.01, gap
-    assert online.n_iter_ == 40
 
 
 @pytest.mark.parametrize("with_expected", [True, False])

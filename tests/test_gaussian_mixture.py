@@ -281,11 +281,14 @@ def test_all_inits_given_skip_estimation(rng):
 def test_float32_stays_float32_and_matches_float64(rng, covariance_type):
     X = _blobs(rng, n_samples=2000, n_features=4, n_components=3)
     seed = _seed(rng)
+    # k-means puts one component on each blob: an init that puts two on one
+    # blob leaves the split between them nearly flat, where float32 and float64
+    # stop at points that differ by more than rounding
     kwargs = dict(
         n_components=3,
         covariance_type=covariance_type,
         random_state=seed,
-        init_params="random_from_data",
+        init_params="kmeans",
         tol=1e-9,
     )
     fit64 = GaussianMixture(**kwargs).fit(X)
