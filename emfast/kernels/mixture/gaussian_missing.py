@@ -281,6 +281,20 @@ def _workspace(n_features, n_components, n_factors):
     )
 
 
+@jit
+def add_conditional_covariance(n_miss, ws, r_pattern, s2):
+    """``s2[l, j, k] += r_pattern[k] Cov[x_l, x_j | x_o, k]`` on the missing block.
+
+    The conditional covariance is the same for every row of a pattern, so it
+    enters once per pattern, weighted by the pattern's summed posteriors.
+    """
+    for a in range(n_miss):
+        for a2 in range(a, n_miss):
+            l, j = ws.miss[a], ws.miss[a2]
+            for k in range(r_pattern.shape[0]):
+                s2[l, j, k] += r_pattern[k] * ws.cond_cov[a, a2, k]
+
+
 @jit(parallel=True)
 def stats(X, rows, bounds, sample_weight, model, ll, nk, s1, s2):
     """E-step fused with the expected statistics of the listed rows, per chunk.
@@ -329,12 +343,7 @@ def stats(X, rows, bounds, sample_weight, model, ll, nk, s1, s2):
                     for j in range(l, n_features):
                         for k in range(n_components):
                             s2_c[l, j, k] += r_e[l, k] * e[j, k]
-            # the conditional covariance is the same for every row of the pattern
-            for a in range(n_miss):
-                for a2 in range(a, n_miss):
-                    l, j = ws.miss[a], ws.miss[a2]
-                    for k in range(n_components):
-                        s2_c[l, j, k] += r_pattern[k] * ws.cond_cov[a, a2, k]
+            add_conditional_covariance(n_miss, ws, r_pattern, s2_c)
             start = stop
         ll[c] = ll_c
 

@@ -26,7 +26,11 @@ caller picks either kernel with the same arrays).
 import numpy as np
 
 from emfast._numba import jit, prange
-from emfast.kernels.mixture.gaussian_missing import _workspace, pattern_setup
+from emfast.kernels.mixture.gaussian_missing import (
+    _workspace,
+    add_conditional_covariance,
+    pattern_setup,
+)
 from emfast.kernels.mixture.row_tiles import (
     TILE_ROWS,
     log_likelihood,
@@ -224,11 +228,6 @@ def stats(
                     full_scatter(size, x_tile, params[k], resp[k], lanes, tile_sums)
                     add_tile_sums(tile_sums, n_features, nk_s, s1_s, s2_s, k)
                     r_pattern[k] += tile_sums[0]
-            # the conditional covariance is the same for every row of the pattern
-            for a in range(n_miss):
-                for a2 in range(a, n_miss):
-                    l, j = ws.miss[a], ws.miss[a2]
-                    for k in range(n_components):
-                        s2_s[l, j, k] += r_pattern[k] * ws.cond_cov[a, a2, k]
+            add_conditional_covariance(n_miss, ws, r_pattern, s2_s)
             start = stop
         ll[s] = ll_s
