@@ -149,7 +149,10 @@ def test_importance_sampling_matches_quadrature(rng):
     log_joint = log_pxz - 0.5 * grid**2 - 0.5 * np.log(2 * np.pi)
     top = log_joint.max(axis=1, keepdims=True)
     exact = top[:, 0] + np.log(np.trapezoid(np.exp(log_joint - top), grid, axis=1))
-    estimate = vae.log_likelihood(rows, n_importance=5000)
+    # after 20 epochs q(z|x) is a rough match, so the importance weights are
+    # heavy-tailed: 5000 samples missed by 0.052 on one draw of the data (the
+    # largest error over 15 others was 0.047), 2e5 samples by at most 0.017
+    estimate = vae.log_likelihood(rows, n_importance=200_000)
     assert_allclose(estimate, exact, atol=0.05)
     # the posterior must not have collapsed onto the prior for this to mean much
     assert np.ptp(vae.transform(X[:50])) > 0.05
