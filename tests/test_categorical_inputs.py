@@ -199,9 +199,10 @@ def test_partial_fit_continues_a_fit_and_keeps_its_levels(rng, tmp_path):
     assert_allclose(again.table, params.table, rtol=1e-12)
     for model in (cm, loaded):
         model.partial_fit(X)  # all the training rows: a converged fit stays
-        # (near boundaries EM converges slowly: the fit still moves by ~1e-7)
+        # (near boundaries EM converges slowly: after 1000 iterations one more
+        # step still moved a probability by 1.7e-6 on one draw of the codes)
         for ours, theirs in zip(model.probabilities_, probabilities):
-            assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+            assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
         assert model.n_iter_ == n_iter + 1
     beyond = X[:50].copy()
     beyond[17, 2] = 6.0
