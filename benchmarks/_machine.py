@@ -13,7 +13,11 @@ settings when they load:
   AVX-512 included), numpy's dispatch skips its AVX-512 targets
   (``NPY_DISABLE_CPU_FEATURES``) and OpenBLAS runs its Haswell kernels. The
   child gets its own numba cache directory, so that Haswell machine code never
-  mixes with the native cache.
+  mixes with the native cache;
+- ``wide``: ``native`` with 512-bit vectors in numba's code on AVX-512 CPUs whose
+  LLVM tuning prefers 256-bit vectors (Intel Xeons since Skylake-SP): the host's
+  feature list plus ``-prefer-256-bit`` in ``NUMBA_CPU_FEATURES``. numpy and
+  OpenBLAS already use 512-bit vectors natively.
 
 Import this module before numpy when calling :func:`exec_native_if_needed`.
 """
@@ -49,8 +53,16 @@ def mode_env(mode, base=None):
         env["NUMBA_CACHE_DIR"] = os.path.join(
             tempfile.gettempdir(), "emfast-numba-cache-haswell"
         )
+    elif mode == "wide":
+        import llvmlite.binding as llvm  # numba's LLVM; does not load numpy
+
+        features = llvm.get_host_cpu_features().flatten()
+        env["NUMBA_CPU_FEATURES"] = f"{features},-prefer-256-bit"
+        env["NUMBA_CACHE_DIR"] = os.path.join(
+            tempfile.gettempdir(), "emfast-numba-cache-wide"
+        )
     elif mode != "native":
-        raise ValueError(f"mode must be 'native' or 'avx2', got {mode!r}")
+        raise ValueError(f"mode must be 'native', 'avx2' or 'wide', got {mode!r}")
     return env
 
 
@@ -116,6 +128,8 @@ def describe():
         )
     )
     features = numba.config.CPU_FEATURES
+    if features and features.endswith(",-prefer-256-bit"):
+        features = "host, 512-bit vectors"
     return {
         "cpu": model,
         "cpus": os.cpu_count(),

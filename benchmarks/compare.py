@@ -15,6 +15,7 @@ ratios with the dtype, thread count and CPU.
     python benchmarks/compare.py --quick         # small sizes, a smoke test
     python benchmarks/compare.py --case 1e6,8,16,full,float64
     python benchmarks/compare.py --isa avx2      # AVX2 code for every library
+    python benchmarks/compare.py --isa wide      # 512-bit vectors in numba's code too
 
 ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the environment
 (the script re-runs itself without them) so that numpy and scikit-learn run
@@ -348,22 +349,21 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument(
         "--isa",
-        choices=["native", "avx2"],
+        choices=["native", "avx2", "wide"],
         default="native",
-        help="avx2: AVX2 code for numba, numpy and OpenBLAS alike",
+        help="avx2: AVX2 code for numba, numpy and OpenBLAS alike; wide: "
+        "512-bit vectors in numba's code (see benchmarks/_machine.py)",
     )
     parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.isa == "avx2":  # run again in the AVX2 environment, pass the output on
+    if args.isa != "native":  # run again in that environment, pass the output on
         from benchmarks import _machine
 
-        rest = [
-            a
-            for a in (sys.argv[1:] if argv is None else argv)
-            if a not in ("--isa", "avx2", "--isa=avx2")
-        ]
-        print(_machine.run_child("avx2", [os.path.abspath(__file__), *rest]), end="")
+        flags = (f"--isa={args.isa}", "--isa", args.isa)
+        rest = [a for a in (sys.argv[1:] if argv is None else argv) if a not in flags]
+        child = [os.path.abspath(__file__), *rest]
+        print(_machine.run_child(args.isa, child), end="")
         return
 
     if args.child_memory:

@@ -20,7 +20,8 @@ GFLOP/s (flops of a pass / seconds per iteration), numpy's float64 or float32
 matrix-multiply GFLOP/s measured just before the case in the same process, the
 efficiency (their ratio), nanoseconds per row and component, and the CPU with
 the code paths each library took. Both modes of :mod:`benchmarks._machine` run
-by default (``native`` and ``avx2``), each in a child process.
+by default (``native`` and ``avx2``), each in a child process; ``--mode wide``
+runs the native code with 512-bit vectors in numba's loops.
 
     python benchmarks/roofline.py                       # both modes, standard cases
     python benchmarks/roofline.py --mode native --quick
@@ -155,7 +156,9 @@ def _parse_case(text):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["native", "avx2", "both"], default="both")
+    parser.add_argument(
+        "--mode", choices=["native", "avx2", "wide", "both"], default="both"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--case", action="append", default=[], help="N,D,K,cov,dtype")
     parser.add_argument("--iterations", type=int, default=2)
