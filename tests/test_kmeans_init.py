@@ -89,12 +89,13 @@ def _reference_assign(X, weights, centers, chunk_rows):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_assign_kernel_matches_numpy(rng, dtype, weighted):
+@pytest.mark.parametrize("chunk_rows", [64, 600])  # within one tile; 2 tiles and a part
+def test_assign_kernel_matches_numpy(rng, dtype, weighted, chunk_rows):
     X = _blobs(rng, n_samples=700, n_features=5).astype(dtype)
     centers = X[rng.choice(700, 6, replace=False)].astype(np.float64) + 0.5
     weights = rng.uniform(0, 3, size=700) if weighted else None
     weights_arg = weights if weighted else np.empty(0)
-    chunk_rows, n_chunks = 64, 11
+    n_chunks = -(-700 // chunk_rows)
     labels, sq_dist = np.empty(700, dtype=np.int64), np.empty(700)
     counts, sums = np.empty((n_chunks, 6)), np.empty((n_chunks, 6, 5))
     inertia = np.empty(n_chunks)
