@@ -41,8 +41,8 @@ def _blobs(rng, n_samples=150, n_features=3, n_components=3):
     return centers[labels] + rng.normal(size=(n_samples, n_features)) * scales[labels]
 
 
-def _fit(rng, covariance_type, prior_type, n_components=3, **kwargs):
-    X = _blobs(rng, n_components=n_components)
+def _fit(rng, covariance_type, prior_type, n_components=3, n_blobs=None, **kwargs):
+    X = _blobs(rng, n_components=n_components if n_blobs is None else n_blobs)
     return BayesianGaussianMixture(
         n_components=n_components,
         covariance_type=covariance_type,
@@ -122,7 +122,12 @@ def test_tiny_weight_concentrations_give_finite_log_weights(rng, prior_type):
     # five components for three blobs and a tiny prior: some components are
     # empty, their Gamma shapes near 1e-4 (a plain Gamma draw underflows to 0)
     model = _fit(
-        rng, "diag", prior_type, n_components=5, weight_concentration_prior=1e-4
+        rng,
+        "diag",
+        prior_type,
+        n_components=5,
+        n_blobs=3,
+        weight_concentration_prior=1e-4,
     )
     draws = sample_posterior(model, N_DRAWS, random_state=_seed(rng))
     assert np.all(np.isfinite(draws.log_weights))
